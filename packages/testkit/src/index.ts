@@ -26,3 +26,30 @@ export {
   type SeedFailure,
   type SimArgs,
 } from './seeds.js';
+export {
+  SimNetwork,
+  NetworkError,
+  DEFAULT_LINK,
+  DROP_REASONS,
+  sampleDelay,
+  type SimNetworkOptions,
+  type LinkConfig,
+  type DelayDistribution,
+  type DropReason,
+  type NetworkStats,
+  type FaultHandle,
+  type NetworkErrorCode,
+} from './network.js';
+export {
+  SimDisk,
+  DiskError,
+  type Disk,
+  type DiskErrorCode,
+  type SimDiskOptions,
+  type CrashOptions,
+  type CrashReport,
+  type TornWrite,
+  type Corruption,
+  type DiskStats,
+  type IoErrorRates,
+} from './disk.js';
