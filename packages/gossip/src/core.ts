@@ -1,0 +1,880 @@
+/**
+ * The pure SWIM + Lifeguard core: messages and time in, messages and effects out.
+ *
+ * Call contract (the driver is the transport + timers around it):
+ *
+ *   const core = new GossipCore({ name, addr, rand, preset: 'lan' });
+ *   dispatch(core.start(now));
+ *   // whenever a UDP packet arrives:      dispatch(core.handlePacket(fromAddr, bytes, now))
+ *   // whenever a stream request arrives:  const { reply, outputs } = core.handleStream(…)
+ *   //                                     write reply (if any), dispatch(outputs)
+ *   // timers: after every call, (re)arm one timer at core.nextDeadline(); when it fires,
+ *   //                                     dispatch(core.tick(now))
+ *   // 'tcp-ping' output:   connect, send request, read one message →
+ *   //                      dispatch(core.handleTcpPingReply(seq, replyOrUndefined, now))
+ *   // 'push-pull' output:  connect, send request, read reply →
+ *   //                      dispatch(core.handlePushPullReply(to, reply, now))
+ *   //                      or on error dispatch(core.pushPullFailed(to, join, now))
+ *   // join:   dispatch(core.join(seedAddrs, now)) and count 'push-pull-merged' outputs
+ *   //         with reply = join = true; retry the join later if none arrive (driver's policy).
+ *   // leave:  dispatch(core.leave(now)), keep the driver running until a
+ *   //         'leave-complete' output (or a timeout of the driver's choosing), then stop.
+ *
+ * `now` is monotonic milliseconds; it never needs to match the wall clock. Every call
+ * taking `now` first runs the work that fell due up to `now` (so a late tick is harmless),
+ * then handles its input. Randomness comes only from `config.rand`. The core never
+ * throws on network input: bad input becomes a 'dropped' output. API misuse (bad tags,
+ * oversize events, calls after leave) throws a GossipError.
+ */
+import { Awareness } from './awareness.js';
+import { BroadcastQueue } from './broadcast.js';
+import {
+  COMPOUND_HEADER_OVERHEAD,
+  COMPOUND_PART_OVERHEAD,
+  MAX_COMPOUND_PARTS,
+  decodePacket,
+  decodeStream,
+  encodeCompound,
+  encodeMessage,
+  encodeTags,
+} from './codec.js';
+import { resolveConfig, type GossipConfig, type GossipConfigInput } from './config.js';
+import { ErrorCode, GossipError } from './errors.js';
+import { UserEvents } from './events.js';
+import {
+  MESSAGE_SINCE,
+  MessageType,
+  NodeState,
+  type Message,
+  type PingMsg,
+  type PushPullMsg,
+  type Tags,
+  type UserEventRecord,
+} from './messages.js';
+import type { Member, Output, StreamResult } from './output.js';
+import { pushPullScale } from './scale.js';
+import { Membership, SELF_VSN, toMember } from './state.js';
+
+interface ProbeState {
+  readonly target: string;
+  readonly addr: string;
+  /** The target's incarnation when the probe started (the suspicion is about it). */
+  readonly incarnation: number;
+  readonly seq: number;
+  readonly start: number;
+  /** End of the direct phase: start + probeTimeout × (health + 1). */
+  readonly directDeadline: number;
+  /** End of the probe: start + probeInterval × (health + 1). */
+  readonly deadline: number;
+  phase: 'direct' | 'indirect';
+  expectedNacks: number;
+  nacks: number;
+  tcp: 'none' | 'pending' | 'ok' | 'failed';
+}
+
+/** A ping we send on someone else's behalf (we received their IndirectPing). */
+interface Relay {
+  readonly originSeq: number;
+  readonly originAddr: string;
+  readonly nack: boolean;
+  readonly deadline: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Indirect pings we relay at once, at most: each lives ProbeTimeout, so an honest cluster
+ * stays far below (k requests per member per probe interval); a flood is dropped.
+ */
+const MAX_PENDING_RELAYS = 1024;
+
+export interface JoinOptions {
+  /** Do not deliver user events that happened before we joined (serf's ignoreOld). */
+  readonly ignoreOldEvents?: boolean;
+}
+
+export class GossipCore {
+  readonly config: GossipConfig;
+  readonly #awareness: Awareness;
+  readonly #queue: BroadcastQueue;
+  readonly #members: Membership;
+  readonly #events: UserEvents;
+  #out: Output[] = [];
+  #started = false;
+  #now = 0;
+  #seq = 0;
+  #probe: ProbeState | undefined;
+  readonly #relays = new Map<number, Relay>();
+  #nextProbeAt: number | undefined;
+  #nextGossipAt: number | undefined;
+  #nextPushPullAt: number | undefined;
+  #joinIgnoreOld = false;
+  #leaveComplete = false;
+
+  constructor(input: GossipConfigInput) {
+    this.config = resolveConfig(input);
+    const tagBytes = encodeTags(this.config.tags).length;
+    if (tagBytes > this.config.metaMaxSize) {
+      throw new GossipError(
+        ErrorCode.MetaTooLarge,
+        `tags encode to ${tagBytes} bytes (max ${this.config.metaMaxSize})`,
+      );
+    }
+    this.#awareness = new Awareness(this.config.awarenessMaxMultiplier);
+    this.#queue = new BroadcastQueue(
+      this.config.retransmitMult,
+      () => this.#members.numNodes(),
+      this.config.maxQueueDepth,
+    );
+    this.#members = new Membership({
+      config: this.config,
+      queue: this.#queue,
+      awareness: this.#awareness,
+      emit: (o) => this.#out.push(o),
+    });
+    this.#members.onLeaveBroadcastDone = () => this.#completeLeave();
+    this.#events = new UserEvents(this.config.eventBufferSize);
+  }
+
+  // =====================================================================================
+  // Lifecycle
+
+  /** Announces ourselves (incarnation 1) and arms the probe, gossip and push-pull loops. */
+  start(now: number): Output[] {
+    if (this.#started) return [];
+    this.#started = true;
+    this.#now = now;
+    const cfg = this.config;
+    this.#members.aliveNode(
+      {
+        type: MessageType.Alive,
+        incarnation: this.#members.nextIncarnation(),
+        node: cfg.name,
+        addr: cfg.addr,
+        tags: cfg.tags,
+        vsn: SELF_VSN,
+      },
+      now,
+      true,
+    );
+    // Staggered starts (memberlist: a random offset within one interval) so that members
+    // started together do not probe and gossip in lockstep.
+    this.#nextProbeAt = now + cfg.rand(Math.max(1, Math.floor(cfg.probeInterval)));
+    this.#nextGossipAt = now + cfg.rand(Math.max(1, Math.floor(cfg.gossipInterval)));
+    if (cfg.pushPullInterval > 0) {
+      this.#nextPushPullAt = now + cfg.rand(Math.max(1, Math.floor(cfg.pushPullInterval)));
+    }
+    return this.#flush();
+  }
+
+  /**
+   * Starts a join: one push-pull (join = true) per seed address. Each successful reply,
+   * given to handlePushPullReply, yields a 'push-pull-merged' output with reply = join = true.
+   */
+  join(seeds: readonly string[], now: number, options: JoinOptions = {}): Output[] {
+    now = this.#enter(now);
+    if (this.#members.hasLeft) throw new GossipError(ErrorCode.Left, 'cannot join after leave');
+    this.#joinIgnoreOld = options.ignoreOldEvents ?? false;
+    const request = encodeMessage(this.#localPushPull(true));
+    for (const to of seeds) {
+      this.#out.push({
+        type: 'push-pull',
+        to,
+        join: true,
+        request,
+        deadline: now + this.config.tcpTimeout,
+      });
+    }
+    return this.#flush();
+  }
+
+  /**
+   * Graceful leave: broadcasts a dead message about ourselves with from = ourselves (the
+   * leave intent; peers mark us "left"), stops probing and push-pull, keeps gossiping.
+   * A 'leave-complete' output follows once the intent has been retransmitted enough (at
+   * once when nobody else is alive).
+   */
+  leave(now: number): Output[] {
+    now = this.#enter(now);
+    if (this.#members.hasLeft) return this.#flush();
+    this.#members.markLeft();
+    const me = this.#members.self();
+    this.#members.deadNode(
+      { type: MessageType.Dead, incarnation: me.incarnation, node: me.name, from: me.name },
+      now,
+    );
+    this.#probe = undefined;
+    this.#nextProbeAt = undefined;
+    this.#nextPushPullAt = undefined;
+    if (!this.#members.anyOtherAlive()) this.#completeLeave();
+    return this.#flush();
+  }
+
+  /** Replaces our tags; announced with a higher incarnation (peers see an 'update'). */
+  setTags(tags: Tags, now: number): Output[] {
+    now = this.#enter(now);
+    if (this.#members.hasLeft)
+      throw new GossipError(ErrorCode.Left, 'cannot update tags after leave');
+    const copy = { ...tags };
+    let size: number;
+    try {
+      size = encodeTags(copy).length;
+    } catch (e) {
+      throw new GossipError(
+        ErrorCode.MetaTooLarge,
+        'a tag key or value exceeds 255 bytes',
+        undefined,
+        {
+          cause: e,
+        },
+      );
+    }
+    if (size > this.config.metaMaxSize) {
+      throw new GossipError(
+        ErrorCode.MetaTooLarge,
+        `tags encode to ${size} bytes (max ${this.config.metaMaxSize})`,
+      );
+    }
+    const me = this.#members.self();
+    this.#members.aliveNode(
+      {
+        type: MessageType.Alive,
+        incarnation: this.#members.nextIncarnation(),
+        node: me.name,
+        addr: me.addr,
+        tags: copy,
+        vsn: me.vsn,
+      },
+      now,
+      true,
+    );
+    return this.#flush();
+  }
+
+  /**
+   * Fires a user event: stamped with our Lamport time, delivered locally (a 'user-event'
+   * output) and queued for gossip.
+   */
+  userEvent(name: string, payload: Uint8Array, now: number): Output[] {
+    this.#enter(now);
+    if (this.#members.hasLeft)
+      throw new GossipError(ErrorCode.Left, 'cannot send events after leave');
+    if (name === '') throw new GossipError(ErrorCode.InvalidArgument, 'event name is empty');
+    const msg: Message = {
+      type: MessageType.UserEvent,
+      ltime: this.#events.clock.time(),
+      name,
+      payload: payload.slice(),
+    };
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(msg);
+    } catch (e) {
+      throw new GossipError(ErrorCode.EventTooLarge, 'event name or payload too long', undefined, {
+        cause: e,
+      });
+    }
+    if (bytes.length > this.config.userEventSizeLimit) {
+      throw new GossipError(
+        ErrorCode.EventTooLarge,
+        `event encodes to ${bytes.length} bytes (limit ${this.config.userEventSizeLimit})`,
+      );
+    }
+    this.#events.stamp();
+    this.#deliverUserEvent(msg, bytes);
+    return this.#flush();
+  }
+
+  // =====================================================================================
+  // Time
+
+  /** Runs everything due up to `now`. */
+  tick(now: number): Output[] {
+    this.#enter(now);
+    return this.#flush();
+  }
+
+  /** The earliest time at which tick() has work to do, or undefined when idle. */
+  nextDeadline(): number | undefined {
+    const d = this.#nextDue();
+    return d?.at;
+  }
+
+  // =====================================================================================
+  // Input
+
+  /** A UDP packet from `from` (the transport's source address). */
+  handlePacket(from: string, bytes: Uint8Array, now: number): Output[] {
+    now = this.#enter(now);
+    let msgs: Message[];
+    try {
+      msgs = decodePacket(bytes);
+    } catch (e) {
+      this.#drop(from, e);
+      return this.#flush();
+    }
+    for (const m of msgs) this.#handleMessage(from, m, now);
+    return this.#flush();
+  }
+
+  /** A stream (TCP) request: a TCP ping, a push-pull or a user event. */
+  handleStream(from: string, bytes: Uint8Array, now: number): StreamResult {
+    now = this.#enter(now);
+    let m: Message;
+    try {
+      m = decodeStream(bytes);
+    } catch (e) {
+      this.#drop(from, e);
+      return { reply: undefined, outputs: this.#flush() };
+    }
+    let reply: Uint8Array | undefined;
+    switch (m.type) {
+      case MessageType.Ping:
+        if (m.target === '' || m.target === this.config.name) {
+          reply = encodeMessage({ type: MessageType.Ack, seq: m.seq, payload: EMPTY });
+        } else {
+          this.#log('debug', `stream ping for unexpected node ${m.target}`);
+        }
+        break;
+      case MessageType.PushPull:
+        // memberlist answers with its own state first, then merges the remote one.
+        reply = encodeMessage(this.#localPushPull(m.join));
+        this.#mergePushPull(from, m, false, false, now);
+        break;
+      case MessageType.UserEvent:
+        this.#receiveUserEvent(m);
+        break;
+      default:
+        this.#drop(
+          from,
+          new GossipError(ErrorCode.Malformed, `message type ${m.type} is not a stream request`),
+        );
+    }
+    return { reply, outputs: this.#flush() };
+  }
+
+  /** The outcome of a 'tcp-ping' output: the reply bytes, or undefined on any failure. */
+  handleTcpPingReply(seq: number, reply: Uint8Array | undefined, now: number): Output[] {
+    this.#enter(now);
+    const p = this.#probe;
+    if (p === undefined || p.seq !== seq || p.tcp !== 'pending') return this.#flush();
+    if (reply === undefined) {
+      p.tcp = 'failed';
+      return this.#flush();
+    }
+    try {
+      const m = decodeStream(reply);
+      p.tcp = m.type === MessageType.Ack && m.seq === seq ? 'ok' : 'failed';
+    } catch (e) {
+      p.tcp = 'failed';
+      this.#drop(p.addr, e);
+    }
+    return this.#flush();
+  }
+
+  /** The reply to a 'push-pull' output. */
+  handlePushPullReply(from: string, bytes: Uint8Array, now: number): Output[] {
+    now = this.#enter(now);
+    let m: Message;
+    try {
+      m = decodeStream(bytes);
+    } catch (e) {
+      this.#drop(from, e);
+      return this.#flush();
+    }
+    if (m.type !== MessageType.PushPull) {
+      this.#drop(
+        from,
+        new GossipError(ErrorCode.Malformed, `expected push-pull, got type ${m.type}`),
+      );
+      return this.#flush();
+    }
+    this.#mergePushPull(from, m, true, m.join && this.#joinIgnoreOld, now);
+    return this.#flush();
+  }
+
+  /** A 'push-pull' output failed (connect, write, read or decode): informative only. */
+  pushPullFailed(to: string, join: boolean, now: number): Output[] {
+    this.#enter(now);
+    this.#log(join ? 'warn' : 'debug', `push-pull with ${to} failed${join ? ' (join)' : ''}`);
+    return this.#flush();
+  }
+
+  // =====================================================================================
+  // Queries
+
+  /** Every member in our table (ourselves, and the dead not yet reaped), by name. */
+  members(): Member[] {
+    return this.#members
+      .all()
+      .map(toMember)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  member(name: string): Member | undefined {
+    const n = this.#members.get(name);
+    return n === undefined ? undefined : toMember(n);
+  }
+
+  localMember(): Member {
+    return toMember(this.#members.self());
+  }
+
+  /** Members believed alive or suspect (memberlist's NumMembers), ourselves included. */
+  numAlive(): number {
+    return this.#members
+      .all()
+      .filter((n) => n.state === NodeState.Alive || n.state === NodeState.Suspect).length;
+  }
+
+  /** Every member in the table (memberlist's estNumNodes: the N of all the formulas). */
+  numNodes(): number {
+    return this.#members.numNodes();
+  }
+
+  /** Lifeguard health score (0 = healthy; multiplier = score + 1). */
+  healthScore(): number {
+    return this.#awareness.score;
+  }
+
+  /** Our user-event Lamport clock. */
+  eventTime(): number {
+    return this.#events.clock.time();
+  }
+
+  /** Broadcasts waiting for (re)transmission. */
+  pendingBroadcasts(): number {
+    return this.#queue.length;
+  }
+
+  /** Queue contents in send order, for tests and debugging. */
+  queueSnapshot(): { name: string | undefined; transmits: number; size: number }[] {
+    return this.#queue.snapshot();
+  }
+
+  /** The suspicion deadline and confirmations for a suspect member, if any. */
+  suspicionOf(name: string): { deadline: number; confirmations: number; k: number } | undefined {
+    const s = this.#members.suspicion(name);
+    return s === undefined
+      ? undefined
+      : { deadline: s.deadline(), confirmations: s.confirmations, k: s.k };
+  }
+
+  hasLeft(): boolean {
+    return this.#members.hasLeft;
+  }
+
+  /** The local push-pull message, encoded (a driver may serve it to diagnostics). */
+  localState(join = false): Uint8Array {
+    return encodeMessage(this.#localPushPull(join));
+  }
+
+  // =====================================================================================
+  // Internals: scheduling
+
+  /** Runs due work up to `now`; returns the effective time (never earlier than before). */
+  #enter(now: number): number {
+    if (!this.#started) throw new GossipError(ErrorCode.NotStarted, 'call start(now) first');
+    if (now > this.#now) this.#now = now;
+    this.#runDue(this.#now);
+    return this.#now;
+  }
+
+  #flush(): Output[] {
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  #nextDue(): { at: number; kind: number } | undefined {
+    let best: { at: number; kind: number } | undefined;
+    const consider = (at: number | undefined, kind: number): void => {
+      if (at === undefined) return;
+      if (best === undefined || at < best.at || (at === best.at && kind < best.kind)) {
+        best = { at, kind };
+      }
+    };
+    const p = this.#probe;
+    if (p !== undefined) consider(p.phase === 'direct' ? p.directDeadline : p.deadline, 0);
+    for (const r of this.#relays.values()) consider(r.deadline, 1);
+    consider(this.#members.nextSuspicionDeadline(), 2);
+    consider(this.#nextProbeAt, 3);
+    consider(this.#nextGossipAt, 4);
+    consider(this.#nextPushPullAt, 5);
+    return best;
+  }
+
+  #runDue(now: number): void {
+    for (;;) {
+      const due = this.#nextDue();
+      if (due === undefined || due.at > now) return;
+      const at = due.at;
+      switch (due.kind) {
+        case 0: {
+          const p = this.#probe!;
+          if (p.phase === 'direct') this.#goIndirect(p);
+          else this.#concludeProbe(p, at);
+          break;
+        }
+        case 1:
+          this.#expireRelays(at);
+          break;
+        case 2:
+          this.#members.expireSuspicions(at);
+          break;
+        case 3:
+          this.#startProbe(at);
+          break;
+        case 4:
+          this.#nextGossipAt = at + this.config.gossipInterval;
+          this.#gossip(at);
+          break;
+        case 5:
+          this.#startPushPull(at);
+          break;
+      }
+    }
+  }
+
+  // =====================================================================================
+  // Internals: probing (memberlist's probe / probeNode)
+
+  #nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0;
+    return this.#seq;
+  }
+
+  #startProbe(now: number): void {
+    const cfg = this.config;
+    if (this.#members.hasLeft) {
+      this.#nextProbeAt = undefined;
+      return;
+    }
+    // Lifeguard: a node that suspects itself of being slow probes less often.
+    const interval = this.#awareness.scaleTimeout(cfg.probeInterval);
+    this.#nextProbeAt = now + interval;
+    const target = this.#members.nextProbeTarget(now);
+    if (target === undefined) return;
+    const seq = this.#nextSeq();
+    const timeout = this.#awareness.scaleTimeout(cfg.probeTimeout);
+    this.#probe = {
+      target: target.name,
+      addr: target.addr,
+      incarnation: target.incarnation,
+      seq,
+      start: now,
+      directDeadline: now + timeout,
+      deadline: now + interval,
+      phase: 'direct',
+      expectedNacks: 0,
+      nacks: 0,
+      tcp: 'none',
+    };
+    const msgs: Message[] = [this.#ping(seq, target.name)];
+    // A suspect target hears the accusation with the ping, so that it can refute.
+    if (target.state === NodeState.Suspect) {
+      msgs.push({
+        type: MessageType.Suspect,
+        incarnation: target.incarnation,
+        node: target.name,
+        from: cfg.name,
+      });
+    }
+    this.#send(target.addr, msgs);
+  }
+
+  #ping(seq: number, target: string): PingMsg {
+    return {
+      type: MessageType.Ping,
+      seq,
+      target,
+      sourceAddr: this.config.addr,
+      sourceNode: this.config.name,
+    };
+  }
+
+  /** Direct probe timed out: ask k members to probe, and ask the transport for TCP. */
+  #goIndirect(p: ProbeState): void {
+    const cfg = this.config;
+    p.phase = 'indirect';
+    const peers = this.#members.kRandomNodes(
+      cfg.indirectChecks,
+      (n) => n.name !== cfg.name && n.name !== p.target && n.state === NodeState.Alive,
+    );
+    for (const peer of peers) {
+      const nack = peer.vsn.max >= MESSAGE_SINCE[MessageType.Nack];
+      if (nack) p.expectedNacks++;
+      this.#send(peer.addr, [
+        {
+          type: MessageType.IndirectPing,
+          seq: p.seq,
+          target: p.target,
+          targetAddr: p.addr,
+          nack,
+          sourceAddr: cfg.addr,
+          sourceNode: cfg.name,
+        },
+      ]);
+    }
+    if (!cfg.disableTcpPings) {
+      p.tcp = 'pending';
+      this.#out.push({
+        type: 'tcp-ping',
+        to: p.addr,
+        node: p.target,
+        seq: p.seq,
+        request: encodeMessage(this.#ping(p.seq, p.target)),
+        deadline: p.deadline,
+      });
+    }
+  }
+
+  /** Probe succeeded (any ack, direct or relayed). */
+  #probeAcked(): void {
+    this.#probe = undefined;
+    this.#awareness.applyDelta(-1);
+  }
+
+  /** The probe's deadline passed without an ack. */
+  #concludeProbe(p: ProbeState, at: number): void {
+    this.#probe = undefined;
+    if (p.tcp === 'ok') {
+      this.#log(
+        'warn',
+        `was able to connect to ${p.target} over TCP but UDP probes failed, network may be misconfigured`,
+      );
+      this.#awareness.applyDelta(-1);
+      return;
+    }
+    // Lifeguard: missing nacks mean *we* may be the one with the problem.
+    let delta = 0;
+    if (p.expectedNacks > 0) {
+      if (p.nacks < p.expectedNacks) delta += p.expectedNacks - p.nacks;
+    } else {
+      delta += 1;
+    }
+    this.#awareness.applyDelta(delta);
+    this.#log('info', `suspect ${p.target} has failed, no acks received`);
+    this.#members.suspectNode(
+      {
+        type: MessageType.Suspect,
+        incarnation: p.incarnation,
+        node: p.target,
+        from: this.config.name,
+      },
+      at,
+    );
+  }
+
+  #expireRelays(now: number): void {
+    for (const [seq, r] of [...this.#relays.entries()]) {
+      if (r.deadline > now) continue;
+      this.#relays.delete(seq);
+      if (r.nack) this.#send(r.originAddr, [{ type: MessageType.Nack, seq: r.originSeq }]);
+    }
+  }
+
+  // =====================================================================================
+  // Internals: dissemination
+
+  /** Sends messages in one packet, filling the rest of the budget with broadcasts. */
+  #send(to: string, msgs: readonly Message[]): void {
+    const own = msgs.map((m) => encodeMessage(m));
+    const budget = this.config.udpBufferSize - this.config.reservedPacketBytes;
+    let used = COMPOUND_HEADER_OVERHEAD;
+    for (const b of own) used += COMPOUND_PART_OVERHEAD + b.length;
+    const extra = this.#queue.getBroadcasts(
+      COMPOUND_PART_OVERHEAD,
+      budget - used,
+      MAX_COMPOUND_PARTS - own.length,
+    );
+    this.#emitPacket(to, [...own, ...extra]);
+  }
+
+  #emitPacket(to: string, parts: readonly Uint8Array[]): void {
+    const packet = encodeCompound(parts);
+    this.#out.push({ type: 'udp', to, packet, messages: decodePacket(packet) });
+  }
+
+  /** memberlist's gossip: flush broadcasts to GossipNodes random members. */
+  #gossip(now: number): void {
+    if (this.#queue.length === 0) return;
+    const cfg = this.config;
+    const targets = this.#members.kRandomNodes(cfg.gossipNodes, (n) => {
+      if (n.name === cfg.name) return false;
+      if (n.state === NodeState.Alive || n.state === NodeState.Suspect) return true;
+      // Keep telling the recently dead, so that a falsely accused member learns it.
+      if (n.state === NodeState.Dead) return now - n.stateChange <= cfg.gossipToTheDeadTime;
+      return false;
+    });
+    const budget = cfg.udpBufferSize - cfg.reservedPacketBytes - COMPOUND_HEADER_OVERHEAD;
+    for (const t of targets) {
+      const msgs = this.#queue.getBroadcasts(COMPOUND_PART_OVERHEAD, budget, MAX_COMPOUND_PARTS);
+      if (msgs.length === 0) return;
+      this.#emitPacket(t.addr, msgs);
+    }
+  }
+
+  #startPushPull(now: number): void {
+    const cfg = this.config;
+    if (this.#members.hasLeft || cfg.pushPullInterval <= 0) {
+      this.#nextPushPullAt = undefined;
+      return;
+    }
+    this.#nextPushPullAt = now + pushPullScale(cfg.pushPullInterval, this.#members.numNodes());
+    const [peer] = this.#members.kRandomNodes(
+      1,
+      (n) => n.name !== cfg.name && n.state === NodeState.Alive,
+    );
+    if (peer === undefined) return;
+    this.#out.push({
+      type: 'push-pull',
+      to: peer.addr,
+      join: false,
+      request: encodeMessage(this.#localPushPull(false)),
+      deadline: now + cfg.tcpTimeout,
+    });
+  }
+
+  #localPushPull(join: boolean): PushPullMsg {
+    return {
+      type: MessageType.PushPull,
+      join,
+      nodes: this.#members.localState(),
+      eventLTime: this.#events.clock.time(),
+      events: this.#events.recent(),
+    };
+  }
+
+  #mergePushPull(
+    from: string,
+    m: PushPullMsg,
+    reply: boolean,
+    ignoreOldEvents: boolean,
+    now: number,
+  ): void {
+    this.#members.mergeState(m.nodes, now);
+    const fresh = this.#events.mergeRemote(m.eventLTime, m.events, ignoreOldEvents);
+    for (const e of fresh) this.#emitUserEvent(e);
+    this.#out.push({ type: 'push-pull-merged', from, join: m.join, reply, nodes: m.nodes.length });
+  }
+
+  // =====================================================================================
+  // Internals: messages
+
+  #handleMessage(from: string, m: Message, now: number): void {
+    const cfg = this.config;
+    switch (m.type) {
+      case MessageType.Ping: {
+        if (m.target !== '' && m.target !== cfg.name) {
+          this.#log('debug', `got ping for unexpected node '${m.target}' from ${from}`);
+          return;
+        }
+        this.#send(m.sourceAddr !== '' ? m.sourceAddr : from, [
+          { type: MessageType.Ack, seq: m.seq, payload: EMPTY },
+        ]);
+        return;
+      }
+      case MessageType.IndirectPing: {
+        if (this.#relays.size >= MAX_PENDING_RELAYS) {
+          this.#drop(
+            from,
+            new GossipError(ErrorCode.Oversized, `${MAX_PENDING_RELAYS} indirect pings pending`),
+          );
+          return;
+        }
+        const seq = this.#nextSeq();
+        this.#relays.set(seq, {
+          originSeq: m.seq,
+          originAddr: m.sourceAddr !== '' ? m.sourceAddr : from,
+          nack: m.nack,
+          deadline: now + cfg.probeTimeout,
+        });
+        this.#send(m.targetAddr, [this.#ping(seq, m.target)]);
+        return;
+      }
+      case MessageType.Ack: {
+        const p = this.#probe;
+        if (p !== undefined && p.seq === m.seq) {
+          this.#probeAcked();
+          return;
+        }
+        const r = this.#relays.get(m.seq);
+        if (r !== undefined) {
+          this.#relays.delete(m.seq);
+          this.#send(r.originAddr, [
+            { type: MessageType.Ack, seq: r.originSeq, payload: m.payload },
+          ]);
+        }
+        return;
+      }
+      case MessageType.Nack: {
+        const p = this.#probe;
+        if (p !== undefined && p.seq === m.seq && p.phase === 'indirect') p.nacks++;
+        return;
+      }
+      case MessageType.Suspect:
+        this.#members.suspectNode(m, now);
+        return;
+      case MessageType.Alive:
+        this.#members.aliveNode(m, now, false);
+        return;
+      case MessageType.Dead:
+        this.#members.deadNode(m, now);
+        return;
+      case MessageType.UserEvent:
+        this.#receiveUserEvent(m);
+        return;
+      case MessageType.PushPull:
+      case MessageType.Compound:
+        this.#drop(
+          from,
+          new GossipError(ErrorCode.Malformed, `message type ${m.type} is not allowed in a packet`),
+        );
+        return;
+    }
+  }
+
+  #receiveUserEvent(m: UserEventRecord): void {
+    if (!this.#events.handle(m)) return;
+    const msg: Message = {
+      type: MessageType.UserEvent,
+      ltime: m.ltime,
+      name: m.name,
+      payload: m.payload,
+    };
+    this.#emitUserEvent(m);
+    this.#queue.queue({ msg: encodeMessage(msg) });
+  }
+
+  /** A locally created event: record (dedup buffer), deliver, broadcast. */
+  #deliverUserEvent(m: UserEventRecord, bytes: Uint8Array): void {
+    if (!this.#events.handle(m)) return;
+    this.#emitUserEvent(m);
+    this.#queue.queue({ msg: bytes });
+  }
+
+  #emitUserEvent(e: UserEventRecord): void {
+    this.#out.push({ type: 'user-event', ltime: e.ltime, name: e.name, payload: e.payload });
+  }
+
+  #completeLeave(): void {
+    if (this.#leaveComplete) return;
+    this.#leaveComplete = true;
+    this.#out.push({ type: 'leave-complete' });
+  }
+
+  #drop(from: string, e: unknown): void {
+    const error =
+      e instanceof GossipError
+        ? e
+        : new GossipError(ErrorCode.Malformed, `unexpected failure: ${String(e)}`, undefined, {
+            cause: e,
+          });
+    this.#out.push({ type: 'dropped', from, error });
+  }
+
+  #log(level: 'debug' | 'info' | 'warn', message: string): void {
+    this.#out.push({ type: 'log', level, message });
+  }
+}

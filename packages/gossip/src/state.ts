@@ -1,0 +1,512 @@
+/**
+ * The member table and its merge rules: memberlist's aliveNode / suspectNode / deadNode /
+ * refute / mergeState, with the probe order (memberlist's m.nodes) and the suspicion
+ * timers. Pure: time comes in as `now`, randomness through the config's `rand`, and every
+ * consequence goes out through the host (broadcasts, subscriber events, logs).
+ *
+ * Precedence (per member, by incarnation number):
+ *   alive(i)   is accepted when i > known incarnation (or the member is new, or reclaims a
+ *              left / long-dead name from a new address); about ourselves it is refuted
+ *              unless it matches us exactly.
+ *   suspect(i) is accepted when i ≥ known and the member is alive; if already suspect it
+ *              counts as a confirmation (Lifeguard); about ourselves it is refuted.
+ *   dead(i)    is accepted when i ≥ known and the member is not already dead/left;
+ *              from = node means a graceful leave ("left"), otherwise "dead" (failed);
+ *              about ourselves it is refuted unless we are leaving.
+ */
+import type { Awareness } from './awareness.js';
+import type { BroadcastQueue } from './broadcast.js';
+import { encodeMessage } from './codec.js';
+import type { GossipConfig } from './config.js';
+import { ErrorCode, GossipError } from './errors.js';
+import {
+  MessageType,
+  NodeState,
+  NODE_STATE_NAMES,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  type AliveMsg,
+  type DeadMsg,
+  type Message,
+  type PushNodeState,
+  type SuspectMsg,
+  type Tags,
+  type Vsn,
+} from './messages.js';
+import type { Member, MemberEventKind, MemberStatus, Output } from './output.js';
+import { suspicionTimeout } from './scale.js';
+import { Suspicion } from './suspicion.js';
+
+export interface NodeRecord {
+  readonly name: string;
+  addr: string;
+  tags: Tags;
+  vsn: Vsn;
+  incarnation: number;
+  state: NodeState;
+  stateChange: number;
+}
+
+/** What the member table needs from its owner. */
+export interface StateHost {
+  readonly config: GossipConfig;
+  readonly queue: BroadcastQueue;
+  readonly awareness: Awareness;
+  emit(o: Output): void;
+}
+
+export const SELF_VSN: Vsn = {
+  min: PROTOCOL_VERSION_MIN,
+  max: PROTOCOL_VERSION_MAX,
+  cur: PROTOCOL_VERSION_MAX,
+};
+
+export function compatible(v: Vsn): boolean {
+  return v.max >= PROTOCOL_VERSION_MIN && v.min <= PROTOCOL_VERSION_MAX;
+}
+
+export function tagsEqual(a: Tags, b: Tags): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || a[k] !== b[k]) return false;
+  return true;
+}
+
+export function toMember(n: NodeRecord): Member {
+  return {
+    name: n.name,
+    addr: n.addr,
+    tags: { ...n.tags },
+    incarnation: n.incarnation,
+    status: NODE_STATE_NAMES[n.state] as MemberStatus,
+    vsn: n.vsn,
+    statusChangedAt: n.stateChange,
+  };
+}
+
+function deadOrLeft(n: NodeRecord): boolean {
+  return n.state === NodeState.Dead || n.state === NodeState.Left;
+}
+
+export class Membership {
+  readonly #host: StateHost;
+  readonly #map = new Map<string, NodeRecord>();
+  /** Probe order (memberlist's m.nodes): new members land at a random offset. */
+  #order: NodeRecord[] = [];
+  #probeIndex = 0;
+  readonly #timers = new Map<string, Suspicion>();
+  #incarnation = 0;
+  #left = false;
+  /** Called when our own leave broadcast leaves the queue. */
+  onLeaveBroadcastDone: (() => void) | undefined;
+
+  constructor(host: StateHost) {
+    this.#host = host;
+  }
+
+  get selfName(): string {
+    return this.#host.config.name;
+  }
+
+  get hasLeft(): boolean {
+    return this.#left;
+  }
+
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  /** memberlist's estNumNodes: every member in the table, ourselves and the dead included. */
+  numNodes(): number {
+    return this.#order.length;
+  }
+
+  get(name: string): NodeRecord | undefined {
+    return this.#map.get(name);
+  }
+
+  self(): NodeRecord {
+    const me = this.#map.get(this.selfName);
+    if (me === undefined) throw new GossipError(ErrorCode.NotStarted, 'start() was not called');
+    return me;
+  }
+
+  all(): readonly NodeRecord[] {
+    return this.#order;
+  }
+
+  suspicion(name: string): Suspicion | undefined {
+    return this.#timers.get(name);
+  }
+
+  nextIncarnation(): number {
+    return ++this.#incarnation;
+  }
+
+  /** memberlist's skipIncarnation: jumps ahead by `offset`. */
+  skipIncarnation(offset: number): number {
+    this.#incarnation += offset;
+    return this.#incarnation;
+  }
+
+  markLeft(): void {
+    this.#left = true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Broadcast helpers
+
+  #broadcast(node: string, msg: Message, finished?: () => void): void {
+    const bytes = encodeMessage(msg);
+    this.#host.queue.queue(
+      finished === undefined ? { name: node, msg: bytes } : { name: node, msg: bytes, finished },
+    );
+  }
+
+  #event(kind: MemberEventKind, n: NodeRecord): void {
+    this.#host.emit({ type: 'member', kind, member: toMember(n) });
+  }
+
+  #log(level: 'debug' | 'info' | 'warn', message: string): void {
+    this.#host.emit({ type: 'log', level, message });
+  }
+
+  /** Our own alive message at our current incarnation. */
+  selfAlive(): AliveMsg {
+    const me = this.self();
+    return {
+      type: MessageType.Alive,
+      incarnation: me.incarnation,
+      node: me.name,
+      addr: me.addr,
+      tags: me.tags,
+      vsn: me.vsn,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Merge rules
+
+  /**
+   * memberlist's aliveNode. `bootstrap` is true for our own announcements (start, tags
+   * update), which must not trigger a refutation.
+   */
+  aliveNode(a: AliveMsg, now: number, bootstrap: boolean): void {
+    const cfg = this.#host.config;
+    const isLocal = a.node === cfg.name;
+    // A queued alive about ourselves must not re-join us after leave().
+    if (this.#left && isLocal) return;
+    if (!compatible(a.vsn)) {
+      this.#host.emit({
+        type: 'dropped',
+        from: a.node,
+        error: new GossipError(
+          ErrorCode.UnsupportedVersion,
+          `${a.node} speaks ${a.vsn.min}–${a.vsn.max}, we speak ${PROTOCOL_VERSION_MIN}–${PROTOCOL_VERSION_MAX}`,
+        ),
+      });
+      return;
+    }
+    let state = this.#map.get(a.node);
+    let isNew = false;
+    let updatesNode = false;
+    if (state === undefined) {
+      // New members start "dead" so that becoming alive notifies a join (as memberlist).
+      state = {
+        name: a.node,
+        addr: a.addr,
+        tags: a.tags,
+        vsn: a.vsn,
+        incarnation: 0,
+        state: NodeState.Dead,
+        stateChange: now,
+      };
+      this.#map.set(a.node, state);
+      // Insert at a random offset so that failure detection is evenly spread.
+      const n = this.#order.length;
+      const offset = n > 0 ? cfg.rand(n) : 0;
+      this.#order.push(state);
+      const displaced = this.#order[offset]!;
+      this.#order[offset] = state;
+      this.#order[n] = displaced;
+      isNew = true;
+    } else if (state.addr !== a.addr) {
+      const canReclaim =
+        cfg.deadNodeReclaimTime > 0 && now - state.stateChange > cfg.deadNodeReclaimTime;
+      if (state.state === NodeState.Left || (state.state === NodeState.Dead && canReclaim)) {
+        this.#log('info', `updating address for left or failed node ${a.node} to ${a.addr}`);
+        updatesNode = true;
+      } else {
+        this.#log(
+          'warn',
+          `conflicting address for ${a.node}: mine ${state.addr}, theirs ${a.addr}, state ${NODE_STATE_NAMES[state.state]}`,
+        );
+        this.#host.emit({ type: 'conflict', existing: toMember(state), otherAddr: a.addr });
+        return;
+      }
+    }
+
+    // Bail if the incarnation is not newer (not about us), or older (about us).
+    if (!isNew && a.incarnation <= state.incarnation && !isLocal && !updatesNode) return;
+    if (!isNew && a.incarnation < state.incarnation && isLocal) return;
+
+    // Any suspicion is over.
+    this.#timers.delete(a.node);
+
+    const oldState = state.state;
+    const oldTags = state.tags;
+
+    if (!bootstrap && isLocal && !isNew) {
+      // Someone gossips about us: ignore our own news, refute anything else.
+      if (
+        a.incarnation === state.incarnation &&
+        tagsEqual(a.tags, state.tags) &&
+        a.addr === state.addr
+      ) {
+        return;
+      }
+      this.refute(state, a.incarnation);
+      this.#log('warn', `refuting an alive message for ${a.node} (incarnation ${a.incarnation})`);
+      return;
+    }
+    this.#broadcast(a.node, a);
+    state.incarnation = a.incarnation;
+    state.tags = a.tags;
+    state.addr = a.addr;
+    state.vsn = a.vsn;
+    if (state.state !== NodeState.Alive) {
+      state.state = NodeState.Alive;
+      state.stateChange = now;
+    }
+    if (oldState === NodeState.Dead || oldState === NodeState.Left) this.#event('join', state);
+    else if (!tagsEqual(oldTags, state.tags)) this.#event('update', state);
+  }
+
+  /** memberlist's suspectNode (with Lifeguard confirmations). */
+  suspectNode(s: SuspectMsg, now: number): void {
+    const cfg = this.#host.config;
+    const state = this.#map.get(s.node);
+    if (state === undefined) return;
+    if (s.incarnation < state.incarnation) return;
+    const timer = this.#timers.get(s.node);
+    if (timer !== undefined) {
+      // An independent confirmation shortens the timeout; re-gossip so others count it.
+      if (timer.confirm(s.from)) this.#broadcast(s.node, s);
+      return;
+    }
+    if (state.state !== NodeState.Alive) return;
+    if (state.name === cfg.name) {
+      this.refute(state, s.incarnation);
+      this.#log('warn', `refuting a suspect message (from: ${s.from})`);
+      return;
+    }
+    this.#broadcast(s.node, s);
+    state.incarnation = s.incarnation;
+    state.state = NodeState.Suspect;
+    state.stateChange = now;
+
+    // k confirmations expected, so that the nominal timeout is reached two probe intervals
+    // short of SuspicionMult; none expected when too few other members could confirm.
+    const n = this.numNodes();
+    let k = cfg.suspicionMult - 2;
+    if (n - 2 < k) k = 0;
+    const min = suspicionTimeout(cfg.suspicionMult, n, cfg.probeInterval);
+    const max = cfg.suspicionMaxTimeoutMult * min;
+    this.#timers.set(s.node, new Suspicion(s.from, k, min, max, now));
+  }
+
+  /** memberlist's deadNode: from = node marks a graceful leave. */
+  deadNode(d: DeadMsg, now: number): void {
+    const cfg = this.#host.config;
+    const state = this.#map.get(d.node);
+    if (state === undefined) return;
+    if (d.incarnation < state.incarnation) return;
+    this.#timers.delete(d.node);
+    if (deadOrLeft(state)) return;
+    if (state.name === cfg.name) {
+      if (!this.#left) {
+        this.refute(state, d.incarnation);
+        this.#log('warn', `refuting a dead message (from: ${d.from})`);
+        return;
+      }
+      // Our leave intent: tell the driver when it has been gossiped enough.
+      this.#broadcast(d.node, d, () => this.onLeaveBroadcastDone?.());
+    } else {
+      this.#broadcast(d.node, d);
+    }
+    state.incarnation = d.incarnation;
+    state.state = d.node === d.from ? NodeState.Left : NodeState.Dead;
+    state.stateChange = now;
+    this.#event(state.state === NodeState.Left ? 'leave' : 'fail', state);
+  }
+
+  /** memberlist's refute: beat the accusation's incarnation, lose health, announce alive. */
+  refute(me: NodeRecord, accusedInc: number): void {
+    let inc = this.nextIncarnation();
+    if (accusedInc >= inc) inc = this.skipIncarnation(accusedInc - inc + 1);
+    me.incarnation = inc;
+    // Being asked to refute is a sign that we, not our peers, may be the slow one.
+    this.#host.awareness.applyDelta(1);
+    this.#broadcast(me.name, this.selfAlive());
+  }
+
+  /** memberlist's mergeState: a remote full state, one member at a time. */
+  mergeState(remote: readonly PushNodeState[], now: number): void {
+    const self = this.selfName;
+    for (const r of remote) {
+      switch (r.state) {
+        case NodeState.Alive:
+          this.aliveNode(
+            {
+              type: MessageType.Alive,
+              incarnation: r.incarnation,
+              node: r.name,
+              addr: r.addr,
+              tags: r.tags,
+              vsn: r.vsn,
+            },
+            now,
+            false,
+          );
+          break;
+        case NodeState.Left:
+          this.deadNode(
+            { type: MessageType.Dead, incarnation: r.incarnation, node: r.name, from: r.name },
+            now,
+          );
+          break;
+        case NodeState.Dead:
+        // A remote "dead" is only a suspicion here: we let our own detector decide.
+        case NodeState.Suspect:
+          this.suspectNode(
+            { type: MessageType.Suspect, incarnation: r.incarnation, node: r.name, from: self },
+            now,
+          );
+          break;
+      }
+    }
+  }
+
+  /** Our full state for a push-pull (every member in the table). */
+  localState(): PushNodeState[] {
+    return this.#order.map((n) => ({
+      name: n.name,
+      addr: n.addr,
+      tags: n.tags,
+      incarnation: n.incarnation,
+      state: n.state,
+      vsn: n.vsn,
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Suspicion timers
+
+  nextSuspicionDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const t of this.#timers.values()) {
+      const d = t.deadline();
+      if (next === undefined || d < next) next = d;
+    }
+    return next;
+  }
+
+  /** Declares dead every suspect whose suspicion deadline is ≤ now (earliest first). */
+  expireSuspicions(now: number): void {
+    const due = [...this.#timers.entries()]
+      .filter(([, t]) => t.deadline() <= now)
+      .sort((a, b) => a[1].deadline() - b[1].deadline() || (a[0] < b[0] ? -1 : 1));
+    for (const [name, t] of due) {
+      if (this.#timers.get(name) !== t) continue;
+      this.#timers.delete(name);
+      const state = this.#map.get(name);
+      if (state === undefined || state.state !== NodeState.Suspect) continue;
+      this.#log(
+        'info',
+        `marking ${name} as failed, suspect timeout reached (${t.confirmations} peer confirmations)`,
+      );
+      this.deadNode(
+        { type: MessageType.Dead, incarnation: state.incarnation, node: name, from: this.selfName },
+        t.deadline(),
+      );
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Probe order and random selection
+
+  /**
+   * memberlist's probe target selection: the next member in round-robin order that is
+   * neither us nor dead/left; at the end of the list, reap members dead for longer than
+   * GossipToTheDeadTime and reshuffle.
+   */
+  nextProbeTarget(now: number): NodeRecord | undefined {
+    let numCheck = 0;
+    for (;;) {
+      if (numCheck >= this.#order.length) return undefined;
+      if (this.#probeIndex >= this.#order.length) {
+        this.resetNodes(now);
+        this.#probeIndex = 0;
+        numCheck++;
+        continue;
+      }
+      const node = this.#order[this.#probeIndex]!;
+      this.#probeIndex++;
+      if (node.name === this.selfName || deadOrLeft(node)) {
+        numCheck++;
+        continue;
+      }
+      return node;
+    }
+  }
+
+  /** memberlist's resetNodes: reap long-dead members, then shuffle the probe order. */
+  resetNodes(now: number): void {
+    const cfg = this.#host.config;
+    const keep: NodeRecord[] = [];
+    for (const n of this.#order) {
+      if (
+        n.name !== this.selfName &&
+        deadOrLeft(n) &&
+        now - n.stateChange > cfg.gossipToTheDeadTime
+      ) {
+        this.#map.delete(n.name);
+        this.#timers.delete(n.name);
+      } else {
+        keep.push(n);
+      }
+    }
+    this.#order = keep;
+    shuffle(this.#order, cfg.rand);
+  }
+
+  /** Up to k distinct members chosen uniformly among those `eligible` accepts. */
+  kRandomNodes(k: number, eligible: (n: NodeRecord) => boolean): NodeRecord[] {
+    const pool = this.#order.filter(eligible);
+    const out: NodeRecord[] = [];
+    const rand = this.#host.config.rand;
+    for (let i = 0; i < pool.length && out.length < k; i++) {
+      const j = i + rand(pool.length - i);
+      const tmp = pool[i]!;
+      pool[i] = pool[j]!;
+      pool[j] = tmp;
+      out.push(pool[i]!);
+    }
+    return out;
+  }
+
+  /** Whether any other member is alive (a leave then waits for its broadcast). */
+  anyOtherAlive(): boolean {
+    return this.#order.some((n) => n.name !== this.selfName && !deadOrLeft(n));
+  }
+}
+
+/** Fisher–Yates with the injected randomness. */
+export function shuffle<T>(items: T[], rand: (n: number) => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = rand(i + 1);
+    const tmp = items[i]!;
+    items[i] = items[j]!;
+    items[j] = tmp;
+  }
+}
