@@ -1,0 +1,50 @@
+/**
+ * Entry point of the `trellis` command: dispatches to a subcommand. Exit codes follow
+ * Consul's CLI: 0 success, 1 an error (usage errors included), 127 no or unknown command.
+ */
+import type { Command, Io } from './command.js';
+import { keygenCommand } from './commands/keygen.js';
+import { versionCommand } from './commands/version.js';
+import { FlagError } from './flags.js';
+
+export const commands: readonly Command[] = [keygenCommand, versionCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: trellis [--version] [--help] <command> [<args>]',
+    '',
+    'Available commands are:',
+    ...commands.map((c) => `    ${c.name.padEnd(width)}    ${c.synopsis}`),
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '-help' || name === '--help') {
+    io.stderr.write(usage());
+    return name === undefined ? 127 : 0;
+  }
+  if (name === '-v' || name === '-version' || name === '--version')
+    return versionCommand.run([], io);
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    io.stderr.write(`Unknown command: "${name}"\n\n${usage()}`);
+    return 127;
+  }
+  if (rest.some((a) => a === '-h' || a === '-help' || a === '--help')) {
+    io.stdout.write(cmd.help());
+    return 0;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      io.stderr.write(`${e.message}\n\n${cmd.help()}`);
+      return 1;
+    }
+    io.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
