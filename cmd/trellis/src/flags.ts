@@ -5,6 +5,7 @@
  * `--` ends the flags. Errors use Go's wording so scripts that grep Consul's output see the
  * same text: `flag provided but not defined: -x`, `invalid value "v" for flag -x: …`.
  */
+import { parseDuration } from '@trellis/agent';
 
 export type FlagKind = 'string' | 'int' | 'bool' | 'duration' | 'list';
 
@@ -34,31 +35,6 @@ export class FlagError extends Error {
     super(message);
     this.name = 'FlagError';
   }
-}
-
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Parses a Go duration ("1h30m", "500ms", "10s", "0") into milliseconds. */
-export function parseDuration(text: string): number {
-  if (text === '0') return 0;
-  const re = /([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (pos === 0 || pos !== text.length) throw new Error(`time: invalid duration "${text}"`);
-  return total;
 }
 
 function convert(spec: FlagSpec, raw: string): FlagValue {

@@ -2,7 +2,6 @@ export { main, commands } from './main.js';
 export type { Command, Io } from './command.js';
 export {
   parseFlags,
-  parseDuration,
   formatFlags,
   FlagError,
   type FlagSpec,

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { FlagError, parseDuration, parseFlags, type FlagSpec } from '../src/index.js';
+import { parseDuration } from '@trellis/agent';
+import { FlagError, parseFlags, type FlagSpec } from '../src/index.js';
 
 const specs: FlagSpec[] = [
   { name: 'server', kind: 'bool', usage: 'server mode' },
