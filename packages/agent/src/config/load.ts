@@ -158,7 +158,7 @@ function walk(
       case 'strings':
         if (!Array.isArray(value) || !value.every((x) => typeof x === 'string'))
           bad('a list of strings');
-        else out[key] = [...(value)];
+        else out[key] = [...value];
         break;
       case 'stringMap':
         if (
