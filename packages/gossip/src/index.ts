@@ -68,3 +68,37 @@ export {
   suspicionTimeout,
   PUSH_PULL_SCALE_THRESHOLD,
 } from './scale.js';
+
+// The I/O shell: real sockets, real time, encryption.
+export { GossipAgent, type AgentOptions, type AgentStats, type UserEvent } from './agent.js';
+export {
+  GossipTransport,
+  formatAddr,
+  parseAddr,
+  type TransportHandlers,
+  type TransportOptions,
+  type TransportStats,
+} from './transport.js';
+export {
+  ENVELOPE_OVERHEAD,
+  ENVELOPE_VERSION,
+  KEY_BYTES,
+  NONCE_BYTES,
+  TAG_BYTES,
+  Keyring,
+  ReplayCache,
+  generateKey,
+  openEnvelope,
+  parseKey,
+  sealEnvelope,
+  type OpenResult,
+} from './keyring.js';
+export {
+  DROP_REASONS,
+  GossipIoError,
+  IO_ERROR_CATALOG,
+  IoErrorCode,
+  isGossipIoError,
+  type DropReason,
+} from './io-errors.js';
+export { silentLogger, type Logger } from './logger.js';

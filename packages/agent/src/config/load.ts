@@ -323,9 +323,10 @@ function crossCheck(c: RuntimeConfig): string[] {
     p.push('data_dir cannot be empty (set -data-dir, or use -dev for an in-memory agent)');
   if (c.encrypt !== '') {
     const key = Buffer.from(c.encrypt, 'base64');
-    if (key.toString('base64') !== c.encrypt || ![16, 24, 32].includes(key.length)) {
+    // Gossip encryption is AES-256-GCM only; Consul also accepts 16- and 24-byte keys.
+    if (key.toString('base64') !== c.encrypt || key.length !== 32) {
       p.push(
-        'encrypt: the gossip key must be base64 of 16, 24 or 32 bytes (generate one with `trellis keygen`)',
+        'encrypt: the gossip key must be base64 of 32 bytes (generate one with `trellis keygen`)',
       );
     }
   }
