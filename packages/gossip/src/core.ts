@@ -523,7 +523,11 @@ export class GossipCore {
           this.#members.expireSuspicions(at);
           break;
         case 3:
-          this.#startProbe(at);
+          // Late (the host stalled past the probe tick): probe once, timed from now. A probe
+          // dated at the missed tick would have its deadlines already past and accuse a
+          // healthy target that never had a chance to answer (memberlist's ticker also
+          // fires once, late, and its probe timeouts start then).
+          this.#startProbe(now);
           break;
         case 4:
           this.#nextGossipAt = at + this.config.gossipInterval;
