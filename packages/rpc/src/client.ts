@@ -132,8 +132,33 @@ export class RpcClient {
     });
   }
 
-  /** Calls a server method; see the module contract for disconnects. */
-  async call(method: string, body: unknown, opts: CallOptions = {}): Promise<unknown> {
+  /**
+   * Calls a server method; see the module contract for disconnects. When connected, the
+   * request is written to the socket before this returns (no microtask hop), so a caller
+   * about to block (e.g. on fsync) has already handed its messages to the kernel.
+   */
+  call(method: string, body: unknown, opts: CallOptions = {}): Promise<unknown> {
+    if (this.#conn?.isOpen) return this.#conn.call(method, body, opts);
+    return this.#callWhenConnected(method, body, opts);
+  }
+
+  /** Writes out frames coalesced in the current turn now (see RpcConnection.flush). */
+  flush(): void {
+    this.#conn?.flush();
+  }
+
+  /**
+   * Skips the remaining back-off and dials at once: for callers that learn the server is
+   * back (e.g. it just sent us a request) before the back-off timer would have noticed.
+   */
+  reconnectNow(): void {
+    if (this.#state !== 'backoff') return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#dial();
+  }
+
+  async #callWhenConnected(method: string, body: unknown, opts: CallOptions): Promise<unknown> {
     const started = Date.now();
     const conn = await this.connection(opts);
     const timeoutMs = opts.timeoutMs ?? this.#limits.requestTimeoutMs;

@@ -11,6 +11,7 @@
  * - A malformed frame closes the connection (code 1002) and is logged; it never throws out
  *   of the socket callbacks.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import type { PeerCertificate } from 'node:tls';
 import { DEFAULTS } from './constants.js';
@@ -118,6 +119,8 @@ export class RpcConnection implements StreamHost {
   #nextCallId = 0;
   #nextStreamId: number;
   #inflight = 0;
+  /** The socket corked for this turn's frames, if any (see #cork). */
+  #corkedSocket: Socket | null = null;
   /** Data frames waiting for the socket to drain (see #send). */
   readonly #outbox: Array<{ frame: Buffer; resolve: () => void; reject: (e: Error) => void }> = [];
   #closed = false;
@@ -291,6 +294,7 @@ export class RpcConnection implements StreamHost {
   #sendRaw(frame: Buffer): void {
     if (this.#closed) return;
     this.stats.framesSent++;
+    this.#cork();
     this.#ws.send(frame, { binary: true }, () => this.#pump());
   }
 
@@ -307,6 +311,28 @@ export class RpcConnection implements StreamHost {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => this.#outbox.push({ frame, resolve, reject }));
+  }
+
+  /**
+   * Coalesces the frames written in one turn of the event loop into one write(2): the
+   * socket is corked at the first frame and uncorked once the current tick's callbacks
+   * and microtasks are done, or earlier by {@link flush}.
+   */
+  #cork(): void {
+    if (this.#corkedSocket !== null) return;
+    const sock = (this.#ws as unknown as { _socket?: Socket })._socket;
+    if (!sock) return;
+    this.#corkedSocket = sock;
+    sock.cork();
+    process.nextTick(() => this.flush());
+  }
+
+  /** Writes out the frames coalesced so far, now (call before blocking the thread). */
+  flush(): void {
+    const sock = this.#corkedSocket;
+    if (sock === null) return;
+    this.#corkedSocket = null;
+    sock.uncork();
   }
 
   /** Moves frames from the outbox to the socket once it has drained below half the mark. */

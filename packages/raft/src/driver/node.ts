@@ -140,6 +140,8 @@ export class RaftNode {
   #appliedConf: ConfState;
   #snapshotIndex: number;
   #tickTimer: unknown = null;
+  /** Time of the last tick counted (ticks follow elapsed time, see #catchUpTicks). */
+  #lastTickAt = 0;
   #scheduled = false;
   #closed = false;
   #failed: Error | null = null;
@@ -207,14 +209,29 @@ export class RaftNode {
   start(): void {
     if (this.#closed || this.#tickTimer !== null) return;
     const tickMs = this.#o.tickMs ?? NODE_DEFAULTS.tickMs;
+    this.#lastTickAt = this.#sched.now();
     const tick = () => {
       if (this.#closed) return;
-      this.#node.tick();
+      this.#catchUpTicks();
       this.#kick();
       this.#tickTimer = this.#sched.setTimeout(tick, tickMs);
     };
     this.#tickTimer = this.#sched.setTimeout(tick, tickMs);
     this.#kick();
+  }
+
+  /**
+   * Ticks the core once per whole tick period elapsed since the last tick, not once per
+   * timer callback: a process that stalled (GC pause, blocked event loop, VM freeze) must
+   * not believe less time has passed than did, or a leader would serve lease reads from a
+   * lease that expired while it stood still.
+   */
+  #catchUpTicks(): void {
+    if (this.#tickTimer === null) return; // not started
+    const tickMs = this.#o.tickMs ?? NODE_DEFAULTS.tickMs;
+    const due = Math.floor((this.#sched.now() - this.#lastTickAt) / tickMs);
+    for (let i = 0; i < due; i++) this.#node.tick();
+    if (due > 0) this.#lastTickAt += due * tickMs;
   }
 
   get leader(): NodeId {
@@ -303,6 +320,8 @@ export class RaftNode {
       this.#reads.set(context, { resolve, reject, timer });
       try {
         if (opts.mode === 'lease') {
+          // Count the ticks a stall may have swallowed before judging the lease.
+          this.#catchUpTicks();
           try {
             this.#node.leaseRead(context);
           } catch (e) {
@@ -422,12 +441,26 @@ export class RaftNode {
     while (!this.#closed && this.#node.hasReady()) {
       const rd = this.#node.ready();
       this.stats.readies++;
+      // A stable leader sends its appends and heartbeats before persisting (Raft thesis
+      // §10.2.1, as etcd does): they promise nothing about its own disk, and the core counts
+      // the leader's own entries towards commit only after advance(), i.e. once durable.
+      // Anything else (votes, acknowledgements, a new term) waits for the fsync.
+      const early = rd.messages.length > 0 && this.#isStableLeader(rd);
+      if (early) this.#o.transport.send(rd.messages);
       this.#persist(rd);
-      if (rd.messages.length > 0) this.#o.transport.send(rd.messages);
+      if (!early && rd.messages.length > 0) this.#o.transport.send(rd.messages);
       this.#apply(rd);
       this.#node.advance();
       this.#maybeSnapshot();
     }
+  }
+
+  #isStableLeader(rd: Ready): boolean {
+    if ((rd.softState?.state ?? this.#state) !== StateType.Leader || rd.snapshot) return false;
+    const hs = rd.hardState;
+    if (!hs) return true;
+    const durable = this.#storage.hardState;
+    return hs.term === durable.term && hs.vote === durable.vote;
   }
 
   #persist(rd: Ready): void {

@@ -105,6 +105,8 @@ export class RpcRaftTransport implements RaftTransport {
       peer.client.call(RAFT_BATCH_METHOD, batch, { timeoutMs: 5000 }).catch(() => {
         this.stats.dropped += msgs.length;
       });
+      // On the wire before the driver goes on to persist (and block in fsync).
+      peer.client.flush();
     }
   }
 
@@ -125,6 +127,8 @@ export class RpcRaftTransport implements RaftTransport {
       this.#log?.warn({ remote }, 'raft: malformed batch dropped');
       return 0;
     }
+    // A peer that can reach us is up: stop waiting out our back-off towards it.
+    if (typeof b.from === 'number') this.#peers.get(b.from)?.client.reconnectNow();
     let accepted = 0;
     for (const raw of b.msgs) {
       try {
