@@ -53,7 +53,8 @@ import {
 } from './messages.js';
 import type { Member, Output, StreamResult } from './output.js';
 import { pushPullScale } from './scale.js';
-import { Membership, SELF_VSN, toMember } from './state.js';
+import { Membership, SELF_VSN, toMember, type NodeRecord } from './state.js';
+import type { Suspicion } from './suspicion.js';
 
 interface ProbeState {
   readonly target: string;
@@ -69,6 +70,31 @@ interface ProbeState {
   phase: 'direct' | 'indirect';
   expectedNacks: number;
   nacks: number;
+  tcp: 'none' | 'pending' | 'ok' | 'failed';
+}
+
+/**
+ * A verification probe, beyond memberlist's protocol: a direct ping (after a probe
+ * timeout, indirect pings through k members and a TCP ping) sent outside the probe loop,
+ * carrying the accusation so that the accused can refute. Two uses:
+ *   'final'       a suspicion's final check, run during the last check window before its
+ *                 deadline; only a failed check lets the suspicion become a death;
+ *   'accusation'  a push-pull peer's "dead" about a member we believe alive; only a
+ *                 failed check makes us suspect it.
+ * Checks do not touch the Lifeguard score: they are extra probes of one member, not a
+ * sample of our own health (the probe loop keeps doing that).
+ */
+interface Check {
+  readonly kind: 'final' | 'accusation';
+  readonly target: string;
+  readonly addr: string;
+  readonly incarnation: number;
+  readonly seq: number;
+  /** The suspicion a 'final' check is about (its outcome applies to it only). */
+  readonly suspicion: Suspicion | undefined;
+  directDeadline: number;
+  deadline: number;
+  phase: 'direct' | 'indirect';
   tcp: 'none' | 'pending' | 'ok' | 'failed';
 }
 
@@ -88,6 +114,18 @@ const EMPTY = new Uint8Array(0);
  */
 const MAX_PENDING_RELAYS = 1024;
 
+/** Verification checks running at once, at most (beyond it, a final check fails at once). */
+const MAX_PENDING_CHECKS = 256;
+
+/** Stale-news replies remembered for throttling (one per sender and member per interval). */
+const MAX_STALE_REPLIES = 4096;
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface JoinOptions {
   /** Do not deliver user events that happened before we joined (serf's ignoreOld). */
   readonly ignoreOldEvents?: boolean;
@@ -105,6 +143,10 @@ export class GossipCore {
   #seq = 0;
   #probe: ProbeState | undefined;
   readonly #relays = new Map<number, Relay>();
+  /** Verification probes in flight, by sequence number. */
+  readonly #checks = new Map<number, Check>();
+  /** Last stale-news reply per `${to}\0${node}` (throttle). */
+  readonly #staleReplies = new Map<string, number>();
   #nextProbeAt: number | undefined;
   #nextGossipAt: number | undefined;
   #nextPushPullAt: number | undefined;
@@ -131,6 +173,9 @@ export class GossipCore {
       queue: this.#queue,
       awareness: this.#awareness,
       emit: (o) => this.#out.push(o),
+      startFinalCheck: (n, t) => this.#startFinalCheck(n, t),
+      staleNews: (to, node) => this.#replyStale(to, node),
+      verifyAccusation: (node, inc) => this.#verifyAccusation(node, inc),
     });
     this.#members.onLeaveBroadcastDone = () => this.#completeLeave();
     this.#events = new UserEvents(this.config.eventBufferSize);
@@ -204,6 +249,7 @@ export class GossipCore {
       now,
     );
     this.#probe = undefined;
+    this.#checks.clear();
     this.#nextProbeAt = undefined;
     this.#nextPushPullAt = undefined;
     if (!this.#members.anyOtherAlive()) this.#completeLeave();
@@ -356,6 +402,21 @@ export class GossipCore {
   /** The outcome of a 'tcp-ping' output: the reply bytes, or undefined on any failure. */
   handleTcpPingReply(seq: number, reply: Uint8Array | undefined, now: number): Output[] {
     this.#enter(now);
+    const c = this.#checks.get(seq);
+    if (c !== undefined && c.tcp === 'pending') {
+      let ok = false;
+      if (reply !== undefined) {
+        try {
+          const m = decodeStream(reply);
+          ok = m.type === MessageType.Ack && m.seq === seq;
+        } catch (e) {
+          this.#drop(c.addr, e);
+        }
+      }
+      c.tcp = ok ? 'ok' : 'failed';
+      if (ok) this.#checkAnswered(c, this.#now);
+      return this.#flush();
+    }
     const p = this.#probe;
     if (p === undefined || p.seq !== seq || p.tcp !== 'pending') return this.#flush();
     if (reply === undefined) {
@@ -497,10 +558,13 @@ export class GossipCore {
     const p = this.#probe;
     if (p !== undefined) consider(p.phase === 'direct' ? p.directDeadline : p.deadline, 0);
     for (const r of this.#relays.values()) consider(r.deadline, 1);
-    consider(this.#members.nextSuspicionDeadline(), 2);
-    consider(this.#nextProbeAt, 3);
-    consider(this.#nextGossipAt, 4);
-    consider(this.#nextPushPullAt, 5);
+    for (const c of this.#checks.values()) {
+      consider(c.phase === 'direct' ? c.directDeadline : c.deadline, 2);
+    }
+    consider(this.#members.nextSuspicionDeadline(this.#checkWindow()), 3);
+    consider(this.#nextProbeAt, 4);
+    consider(this.#nextGossipAt, 5);
+    consider(this.#nextPushPullAt, 6);
     return best;
   }
 
@@ -520,20 +584,23 @@ export class GossipCore {
           this.#expireRelays(at);
           break;
         case 2:
-          this.#members.expireSuspicions(at);
+          this.#runChecks(at, now);
           break;
         case 3:
+          this.#members.expireSuspicions(at, this.#checkWindow());
+          break;
+        case 4:
           // Late (the host stalled past the probe tick): probe once, timed from now. A probe
           // dated at the missed tick would have its deadlines already past and accuse a
           // healthy target that never had a chance to answer (memberlist's ticker also
           // fires once, late, and its probe timeouts start then).
           this.#startProbe(now);
           break;
-        case 4:
+        case 5:
           this.#nextGossipAt = at + this.config.gossipInterval;
           this.#gossip(at);
           break;
-        case 5:
+        case 6:
           this.#startPushPull(at);
           break;
       }
@@ -599,15 +666,30 @@ export class GossipCore {
 
   /** Direct probe timed out: ask k members to probe, and ask the transport for TCP. */
   #goIndirect(p: ProbeState): void {
-    const cfg = this.config;
     p.phase = 'indirect';
+    p.expectedNacks += this.#sendIndirect(p);
+    if (!this.config.disableTcpPings) p.tcp = 'pending';
+  }
+
+  /**
+   * The indirect phase of a probe or check: indirect pings through k alive members, and a
+   * TCP ping request unless disabled. Returns the number of nacks to expect.
+   */
+  #sendIndirect(p: {
+    readonly target: string;
+    readonly addr: string;
+    readonly seq: number;
+    readonly deadline: number;
+  }): number {
+    const cfg = this.config;
+    let expectedNacks = 0;
     const peers = this.#members.kRandomNodes(
       cfg.indirectChecks,
       (n) => n.name !== cfg.name && n.name !== p.target && n.state === NodeState.Alive,
     );
     for (const peer of peers) {
       const nack = peer.vsn.max >= MESSAGE_SINCE[MessageType.Nack];
-      if (nack) p.expectedNacks++;
+      if (nack) expectedNacks++;
       this.#send(peer.addr, [
         {
           type: MessageType.IndirectPing,
@@ -621,7 +703,6 @@ export class GossipCore {
       ]);
     }
     if (!cfg.disableTcpPings) {
-      p.tcp = 'pending';
       this.#out.push({
         type: 'tcp-ping',
         to: p.addr,
@@ -631,6 +712,7 @@ export class GossipCore {
         deadline: p.deadline,
       });
     }
+    return expectedNacks;
   }
 
   /** Probe succeeded (any ack, direct or relayed). */
@@ -670,6 +752,155 @@ export class GossipCore {
     );
   }
 
+  // =====================================================================================
+  // Internals: verification checks (beyond memberlist; see Check)
+
+  /**
+   * How long a check lasts (and so how early before a suspicion's deadline its final
+   * check starts): one probe interval, scaled by our Lifeguard multiplier like the probe
+   * loop's, so that a death is normally declared exactly at the suspicion deadline, as
+   * memberlist does, and crash detection keeps its timing.
+   */
+  #checkWindow(): number {
+    return this.#awareness.scaleTimeout(this.config.probeInterval);
+  }
+
+  /** Membership's hook: the suspicion `t` of `n` reached its check window. */
+  #startFinalCheck(n: NodeRecord, t: Suspicion): boolean {
+    return this.#startCheck('final', n, n.incarnation, t);
+  }
+
+  /** Membership's hook: a push-pull peer holds `node` dead at `incarnation`. */
+  #verifyAccusation(node: string, incarnation: number): void {
+    for (const c of this.#checks.values()) if (c.target === node) return;
+    const n = this.#members.get(node);
+    if (n === undefined) return;
+    if (this.#startCheck('accusation', n, incarnation, undefined)) return;
+    // No check possible (leaving, or too many at once): memberlist's behaviour.
+    this.#members.suspectNode(
+      { type: MessageType.Suspect, incarnation, node, from: this.config.name },
+      this.#now,
+    );
+  }
+
+  /** The check packet: the accusation first, then the ping (see #startCheck). */
+  #sendCheck(c: Check): void {
+    this.#send(c.addr, [
+      {
+        type: MessageType.Suspect,
+        incarnation: c.incarnation,
+        node: c.target,
+        from: this.config.name,
+      },
+      this.#ping(c.seq, c.target),
+    ]);
+  }
+
+  #startCheck(
+    kind: Check['kind'],
+    n: NodeRecord,
+    incarnation: number,
+    suspicion: Suspicion | undefined,
+  ): boolean {
+    if (this.#members.hasLeft || this.#checks.size >= MAX_PENDING_CHECKS) return false;
+    const now = this.#now;
+    const seq = this.#nextSeq();
+    const c: Check = {
+      kind,
+      target: n.name,
+      addr: n.addr,
+      incarnation,
+      seq,
+      suspicion,
+      directDeadline: now + this.#awareness.scaleTimeout(this.config.probeTimeout),
+      deadline: now + this.#checkWindow(),
+      phase: 'direct',
+      tcp: 'none',
+    };
+    this.#checks.set(seq, c);
+    this.#log('debug', `${kind} check of ${n.name} (incarnation ${incarnation})`);
+    // The accusation goes first, so that the accused refutes before it answers the ping
+    // and its refutation (a fresh broadcast, first in its queue) rides on the ack; a
+    // stale accusation is answered with its current alive (Membership's staleNews).
+    this.#sendCheck(c);
+    return true;
+  }
+
+  /**
+   * Check deadlines due at `at` (run at `now`): direct → indirect, indirect → failed. A
+   * deadline found long past (we were stalled: SIGSTOP, a CPU-starved host) does not fail
+   * the check: the answers may be waiting, unread, in our own input, and a death declared
+   * now would be at the member's current incarnation, accepted by everyone. The check
+   * starts over from now instead (same sequence number, so a late answer still counts).
+   */
+  #runChecks(at: number, now: number): void {
+    const slack = this.#awareness.scaleTimeout(this.config.probeTimeout);
+    for (const c of [...this.#checks.values()]) {
+      const due = c.phase === 'direct' ? c.directDeadline : c.deadline;
+      if (due > at) continue;
+      if (now - due > slack) {
+        c.phase = 'direct';
+        c.directDeadline = now + slack;
+        c.deadline = now + this.#checkWindow();
+        this.#log('debug', `${c.kind} check of ${c.target} restarted after a stall`);
+        this.#sendCheck(c);
+        continue;
+      }
+      if (c.phase === 'direct') {
+        c.phase = 'indirect';
+        this.#sendIndirect(c);
+        if (!this.config.disableTcpPings) c.tcp = 'pending';
+        continue;
+      }
+      this.#checks.delete(c.seq);
+      this.#log('info', `${c.kind} check of ${c.target} failed, no acks received`);
+      if (c.kind === 'final') {
+        if (c.suspicion !== undefined) this.#members.finalCheckFailed(c.target, c.suspicion, at);
+      } else {
+        this.#members.suspectNode(
+          {
+            type: MessageType.Suspect,
+            incarnation: c.incarnation,
+            node: c.target,
+            from: this.config.name,
+          },
+          at,
+        );
+      }
+    }
+  }
+
+  /** A check was answered: the target is alive right now. */
+  #checkAnswered(c: Check, now: number): void {
+    this.#checks.delete(c.seq);
+    if (c.kind === 'final' && c.suspicion !== undefined) {
+      this.#members.finalCheckPassed(c.target, c.suspicion, now);
+    } else {
+      this.#log('info', `accusation of ${c.target} not confirmed: it answered`);
+    }
+  }
+
+  /** Membership's hook: `to` sent news about `node` older than ours; tell it (throttled). */
+  #replyStale(to: string, node: string): void {
+    const key = `${to}\0${node}`;
+    const last = this.#staleReplies.get(key);
+    const now = this.#now;
+    if (last !== undefined && now - last < this.config.probeInterval) return;
+    const msg = this.#members.aliveOf(node);
+    if (msg === undefined) return;
+    // Only to a member's address: a forged source must not aim our replies at a stranger.
+    if (!this.#members.all().some((n) => n.addr === to && n.name !== this.config.name)) return;
+    if (this.#staleReplies.size >= MAX_STALE_REPLIES) {
+      for (const [k, t] of this.#staleReplies) {
+        if (now - t >= this.config.probeInterval) this.#staleReplies.delete(k);
+      }
+      if (this.#staleReplies.size >= MAX_STALE_REPLIES) return;
+    }
+    this.#staleReplies.set(key, now);
+    this.#log('debug', `telling ${to} the current alive of ${node} (it sent older news)`);
+    this.#send(to, [msg]);
+  }
+
   #expireRelays(now: number): void {
     for (const [seq, r] of [...this.#relays.entries()]) {
       if (r.deadline > now) continue;
@@ -687,11 +918,10 @@ export class GossipCore {
     const budget = this.config.udpBufferSize - this.config.reservedPacketBytes;
     let used = COMPOUND_HEADER_OVERHEAD;
     for (const b of own) used += COMPOUND_PART_OVERHEAD + b.length;
-    const extra = this.#queue.getBroadcasts(
-      COMPOUND_PART_OVERHEAD,
-      budget - used,
-      MAX_COMPOUND_PARTS - own.length,
-    );
+    const extra = this.#queue
+      .getBroadcasts(COMPOUND_PART_OVERHEAD, budget - used, MAX_COMPOUND_PARTS - own.length)
+      // A reply carrying news we also have queued (a stale-news reply) says it once.
+      .filter((b) => !own.some((o) => bytesEqual(o, b)));
     this.#emitPacket(to, [...own, ...extra]);
   }
 
@@ -803,6 +1033,11 @@ export class GossipCore {
           this.#probeAcked();
           return;
         }
+        const c = this.#checks.get(m.seq);
+        if (c !== undefined) {
+          this.#checkAnswered(c, now);
+          return;
+        }
         const r = this.#relays.get(m.seq);
         if (r !== undefined) {
           this.#relays.delete(m.seq);
@@ -818,13 +1053,13 @@ export class GossipCore {
         return;
       }
       case MessageType.Suspect:
-        this.#members.suspectNode(m, now);
+        this.#members.suspectNode(m, now, from);
         return;
       case MessageType.Alive:
         this.#members.aliveNode(m, now, false);
         return;
       case MessageType.Dead:
-        this.#members.deadNode(m, now);
+        this.#members.deadNode(m, now, from);
         return;
       case MessageType.UserEvent:
         this.#receiveUserEvent(m);

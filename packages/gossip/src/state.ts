@@ -13,6 +13,18 @@
  *   dead(i)    is accepted when i ≥ known and the member is not already dead/left;
  *              from = node means a graceful leave ("left"), otherwise "dead" (failed);
  *              about ourselves it is refuted unless we are leaving.
+ *
+ * Beyond memberlist (so that a slow-but-alive member is never declared dead; see the
+ * comments on each):
+ *   - a suspicion does not turn into a death on its timer alone: the host runs a final
+ *     check (a direct + indirect probe) during the last check window before the deadline,
+ *     and only a failed check lets the deadline declare the member dead; an answered check
+ *     ends the suspicion (finalCheckPassed);
+ *   - a suspect/dead message older than what we know about an alive member (ourselves
+ *     included) is answered to its sender with the member's current alive message
+ *     (StateHost.staleNews), so that a member that missed a refutation learns it at once;
+ *   - a push-pull "dead" about a member we believe alive is not taken on trust: the host
+ *     probes it first (StateHost.verifyAccusation) and only a failed probe suspects it.
  */
 import type { Awareness } from './awareness.js';
 import type { BroadcastQueue } from './broadcast.js';
@@ -53,6 +65,15 @@ export interface StateHost {
   readonly queue: BroadcastQueue;
   readonly awareness: Awareness;
   emit(o: Output): void;
+  /**
+   * Starts the final check of a suspicion whose check window opened. Returns false when
+   * no check can run (we are leaving): the suspicion then expires on its timer alone.
+   */
+  startFinalCheck(node: NodeRecord, suspicion: Suspicion): boolean;
+  /** `to` sent us news about `node` older than what we know: tell it the current alive. */
+  staleNews(to: string, node: string): void;
+  /** A push-pull peer says `node` (alive to us) is dead at `incarnation`: verify it. */
+  verifyAccusation(node: string, incarnation: number): void;
 }
 
 export const SELF_VSN: Vsn = {
@@ -282,12 +303,18 @@ export class Membership {
     else if (!tagsEqual(oldTags, state.tags)) this.#event('update', state);
   }
 
-  /** memberlist's suspectNode (with Lifeguard confirmations). */
-  suspectNode(s: SuspectMsg, now: number): void {
+  /**
+   * memberlist's suspectNode (with Lifeguard confirmations). `replyTo`: where the message
+   * came from (a packet's source), told the current alive when the accusation is stale.
+   */
+  suspectNode(s: SuspectMsg, now: number, replyTo?: string): void {
     const cfg = this.#host.config;
     const state = this.#map.get(s.node);
     if (state === undefined) return;
-    if (s.incarnation < state.incarnation) return;
+    if (s.incarnation < state.incarnation) {
+      this.#stale(state, replyTo);
+      return;
+    }
     const timer = this.#timers.get(s.node);
     if (timer !== undefined) {
       // An independent confirmation shortens the timeout; re-gossip so others count it.
@@ -315,12 +342,15 @@ export class Membership {
     this.#timers.set(s.node, new Suspicion(s.from, k, min, max, now));
   }
 
-  /** memberlist's deadNode: from = node marks a graceful leave. */
-  deadNode(d: DeadMsg, now: number): void {
+  /** memberlist's deadNode: from = node marks a graceful leave. `replyTo`: see suspectNode. */
+  deadNode(d: DeadMsg, now: number, replyTo?: string): void {
     const cfg = this.#host.config;
     const state = this.#map.get(d.node);
     if (state === undefined) return;
-    if (d.incarnation < state.incarnation) return;
+    if (d.incarnation < state.incarnation) {
+      this.#stale(state, replyTo);
+      return;
+    }
     this.#timers.delete(d.node);
     if (deadOrLeft(state)) return;
     if (state.name === cfg.name) {
@@ -338,6 +368,36 @@ export class Membership {
     state.state = d.node === d.from ? NodeState.Left : NodeState.Dead;
     state.stateChange = now;
     this.#event(state.state === NodeState.Left ? 'leave' : 'fail', state);
+  }
+
+  /**
+   * An accusation (suspect / dead) older than the incarnation we know. memberlist ignores
+   * it; but its sender missed the newer alive (broadcasts are retransmit-limited, ~1.6 %
+   * of them miss somebody at 50 members) and, left alone, would declare the member dead
+   * at the old incarnation when its own timer runs out, or keep gossiping the stale news
+   * until a push-pull (up to a minute) corrects it. So we tell the sender directly, but
+   * only about a member we know alive (ourselves included): the alive message is the
+   * newer truth, and an older accusation can never win against it.
+   */
+  #stale(state: NodeRecord, replyTo: string | undefined): void {
+    if (replyTo === undefined || state.state !== NodeState.Alive) return;
+    if (state.name === this.selfName && this.#left) return;
+    this.#host.staleNews(replyTo, state.name);
+  }
+
+  /** The alive message for a member we know (its current incarnation, address, tags). */
+  aliveOf(name: string): AliveMsg | undefined {
+    if (name === this.selfName) return this.selfAlive();
+    const n = this.#map.get(name);
+    if (n === undefined) return undefined;
+    return {
+      type: MessageType.Alive,
+      incarnation: n.incarnation,
+      node: n.name,
+      addr: n.addr,
+      tags: n.tags,
+      vsn: n.vsn,
+    };
   }
 
   /** memberlist's refute: beat the accusation's incarnation, lose health, announce alive. */
@@ -375,8 +435,30 @@ export class Membership {
             now,
           );
           break;
-        case NodeState.Dead:
-        // A remote "dead" is only a suspicion here: we let our own detector decide.
+        case NodeState.Dead: {
+          // A remote "dead" about a member we believe alive is not even a suspicion yet:
+          // the peer may hold a stale death (declared while it was cut off, or at an
+          // incarnation whose refutation it missed) and the accused, which never heard
+          // it, could not refute. We probe the member first (directly and indirectly, the
+          // probe telling it of the accusation) and suspect it only if that fails. A
+          // member already suspect (or about ourselves: refuted) goes the usual way.
+          const known = this.#map.get(r.name);
+          if (
+            r.name !== self &&
+            known !== undefined &&
+            known.state === NodeState.Alive &&
+            r.incarnation >= known.incarnation
+          ) {
+            this.#host.verifyAccusation(r.name, r.incarnation);
+            break;
+          }
+          this.suspectNode(
+            { type: MessageType.Suspect, incarnation: r.incarnation, node: r.name, from: self },
+            now,
+          );
+          break;
+        }
+        // A remote suspicion is ours too; the final check guards its expiry.
         case NodeState.Suspect:
           this.suspectNode(
             { type: MessageType.Suspect, incarnation: r.incarnation, node: r.name, from: self },
@@ -402,34 +484,81 @@ export class Membership {
   // -------------------------------------------------------------------------------------
   // Suspicion timers
 
-  nextSuspicionDeadline(): number | undefined {
+  /**
+   * When a suspicion timer next needs attention, given the final check's `window`: the
+   * check's start (deadline − window) while it has not started, the deadline (or now, if
+   * the check failed after it) once it failed, nothing while it runs (the check's own
+   * deadlines drive it).
+   */
+  nextSuspicionDeadline(window: number): number | undefined {
     let next: number | undefined;
     for (const t of this.#timers.values()) {
-      const d = t.deadline();
+      const d = suspicionDue(t, window);
+      if (d === undefined) continue;
       if (next === undefined || d < next) next = d;
     }
     return next;
   }
 
-  /** Declares dead every suspect whose suspicion deadline is ≤ now (earliest first). */
-  expireSuspicions(now: number): void {
+  /**
+   * Starts the final check of every suspicion whose check window opened (deadline −
+   * window ≤ now), and declares dead every suspect whose check failed and whose deadline
+   * is ≤ now (earliest first).
+   */
+  expireSuspicions(now: number, window: number): void {
     const due = [...this.#timers.entries()]
-      .filter(([, t]) => t.deadline() <= now)
-      .sort((a, b) => a[1].deadline() - b[1].deadline() || (a[0] < b[0] ? -1 : 1));
-    for (const [name, t] of due) {
+      .map(([name, t]) => ({ name, t, at: suspicionDue(t, window) }))
+      .filter((e): e is { name: string; t: Suspicion; at: number } => e.at !== undefined)
+      .filter((e) => e.at <= now)
+      .sort((a, b) => a.at - b.at || (a.name < b.name ? -1 : 1));
+    for (const { name, t } of due) {
       if (this.#timers.get(name) !== t) continue;
-      this.#timers.delete(name);
       const state = this.#map.get(name);
-      if (state === undefined || state.state !== NodeState.Suspect) continue;
+      if (state === undefined || state.state !== NodeState.Suspect) {
+        this.#timers.delete(name);
+        continue;
+      }
+      if (t.check === 'none') {
+        t.check = 'running';
+        if (this.#host.startFinalCheck(state, t)) continue;
+        t.check = 'failed';
+        t.checkFailedAt = now;
+        if (t.deadline() > now) continue;
+      }
+      this.#timers.delete(name);
       this.#log(
         'info',
         `marking ${name} as failed, suspect timeout reached (${t.confirmations} peer confirmations)`,
       );
       this.deadNode(
         { type: MessageType.Dead, incarnation: state.incarnation, node: name, from: this.selfName },
-        t.deadline(),
+        Math.max(t.deadline(), t.checkFailedAt),
       );
     }
+  }
+
+  /** The final check of `t` got no answer: the deadline may now declare the member dead. */
+  finalCheckFailed(name: string, t: Suspicion, now: number): void {
+    if (this.#timers.get(name) !== t || t.check !== 'running') return;
+    t.check = 'failed';
+    t.checkFailedAt = now;
+  }
+
+  /**
+   * The final check of `t` was answered (an ack, direct, relayed or over TCP): the member
+   * is alive now, so the suspicion ends. Locally only, and at the same incarnation: the
+   * ack does not carry one, and the check told the accused of the accusation, so it
+   * refutes with a higher incarnation that reaches everyone (its refutation rides on the
+   * ack itself). A member that still holds the suspicion runs its own final check.
+   */
+  finalCheckPassed(name: string, t: Suspicion, now: number): void {
+    if (this.#timers.get(name) !== t) return;
+    this.#timers.delete(name);
+    const state = this.#map.get(name);
+    if (state === undefined || state.state !== NodeState.Suspect) return;
+    state.state = NodeState.Alive;
+    state.stateChange = now;
+    this.#log('info', `suspicion of ${name} cleared: it answered the final check`);
   }
 
   // -------------------------------------------------------------------------------------
@@ -498,6 +627,18 @@ export class Membership {
   /** Whether any other member is alive (a leave then waits for its broadcast). */
   anyOtherAlive(): boolean {
     return this.#order.some((n) => n.name !== this.selfName && !deadOrLeft(n));
+  }
+}
+
+/** When a suspicion timer is next due (see Membership.nextSuspicionDeadline). */
+function suspicionDue(t: Suspicion, window: number): number | undefined {
+  switch (t.check) {
+    case 'none':
+      return Math.max(t.start, t.deadline() - window);
+    case 'running':
+      return undefined;
+    case 'failed':
+      return Math.max(t.deadline(), t.checkFailedAt);
   }
 }
 

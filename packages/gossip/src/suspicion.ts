@@ -18,6 +18,15 @@ export class Suspicion {
   readonly max: number;
   /** When the suspicion started (ms). */
   readonly start: number;
+  /**
+   * The final check (see GossipCore): 'none' until it starts (one check window before the
+   * deadline), 'running' while the last direct + indirect probe is out, 'failed' once it
+   * got no answer (only then may the deadline declare the member dead). A passed check
+   * ends the suspicion instead.
+   */
+  check: 'none' | 'running' | 'failed' = 'none';
+  /** When the final check failed (death is declared at max(deadline, this)). */
+  checkFailedAt = 0;
   /** Independent confirmations received so far (the first accuser excluded). */
   #n = 0;
   readonly #confirmations = new Set<string>();

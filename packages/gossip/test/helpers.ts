@@ -111,8 +111,11 @@ export function tickTo(core: GossipCore, t: number): Output[] {
   return all;
 }
 
-/** Advances to `t`, answering every ping the core sends (all peers healthy). */
-export function tickAcking(core: GossipCore, t: number): Output[] {
+/**
+ * Advances to `t`, answering every ping the core sends (all peers healthy), except pings
+ * to the members in `silent` (crashed: they never answer).
+ */
+export function tickAcking(core: GossipCore, t: number, silent: readonly string[] = []): Output[] {
   const all: Output[] = [];
   for (;;) {
     const at = core.nextDeadline();
@@ -120,6 +123,7 @@ export function tickAcking(core: GossipCore, t: number): Output[] {
     const outs = core.tick(at);
     all.push(...outs);
     for (const p of sent(outs, MessageType.Ping)) {
+      if (silent.includes(p.to)) continue;
       all.push(
         ...core.handlePacket(
           p.to,

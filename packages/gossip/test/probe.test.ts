@@ -1,5 +1,11 @@
 import test from 'ava';
-import { MessageType, encodeMessage, type GossipCore, type Output } from '../src/index.js';
+import {
+  MessageType,
+  encodeMessage,
+  type GossipCore,
+  type Message,
+  type Output,
+} from '../src/index.js';
 import {
   alive,
   memberEvents,
@@ -8,6 +14,7 @@ import {
   tickAcking,
   tickTo,
   tickUntil,
+  udps,
   withPeers,
 } from './helpers.js';
 
@@ -213,33 +220,35 @@ test('suspicion timeout: long at first, shrinking with confirmations (N = 10)', 
   const peers = ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
   const a = withPeers('a', peers, quiet);
   t.is(a.numNodes(), 10);
-  a.handlePacket(
-    'c',
-    pkt({ type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'c' }),
-    100,
-  );
+  // Peers other than b answer every ping (also the probe that falls due meanwhile).
+  const recv = (from: string, msg: Message, at: number): void => {
+    for (const p of sent(a.handlePacket(from, pkt(msg), at), MessageType.Ping)) {
+      if (p.to !== 'b') a.handlePacket(p.to, ack(p.msg.seq), at);
+    }
+  };
+  recv('c', { type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'c' }, 100);
   // min = 4 × log10(10) × 1 s = 4 s, max = 6 × min = 24 s, k = SuspicionMult − 2 = 2.
   t.deepEqual(a.suspicionOf('b'), { deadline: 100 + 24_000, confirmations: 0, k: 2 });
-  a.handlePacket(
-    'c',
-    pkt({ type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'c' }),
-    200,
-  );
+  recv('c', { type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'c' }, 200);
   t.is(a.suspicionOf('b')!.confirmations, 0, 'the same accuser does not confirm');
-  a.handlePacket(
-    'd',
-    pkt({ type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'd' }),
-    300,
-  );
+  recv('d', { type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'd' }, 300);
   t.is(a.suspicionOf('b')!.deadline, 100 + 11_381); // 24 − log 2 / log 3 × 20 s
-  a.handlePacket(
-    'e',
-    pkt({ type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'e' }),
-    400,
-  );
+  recv('e', { type: MessageType.Suspect, incarnation: 1, node: 'b', from: 'e' }, 400);
   t.is(a.suspicionOf('b')!.deadline, 100 + 4_000);
   t.is(a.member('b')!.status, 'suspect');
-  const outs = tickTo(a, 4_100);
+  // b has crashed (never answers); everyone else answers, so our health stays at 0 and the
+  // final check takes one probe interval: it starts 1 s before the deadline (with the
+  // accusation, so that a live b could refute) and fails just in time for it.
+  const before = tickAcking(a, 3_099, ['b']);
+  t.false(
+    udps(before).some((u) => u.to === 'b' && u.messages[0]?.type === MessageType.Suspect),
+    'no final check before the check window',
+  );
+  t.is(a.healthScore(), 0);
+  const outs = tickAcking(a, 4_100, ['b']);
+  const check = udps(outs).find((u) => u.to === 'b' && u.messages[0]?.type === MessageType.Suspect);
+  t.truthy(check, 'the final check tells b of the accusation');
+  t.is(check!.messages[1]?.type, MessageType.Ping);
   t.is(a.member('b')!.status, 'dead');
   t.deepEqual(memberEvents(outs), ['fail b']);
   t.true(a.queueSnapshot().some((s) => s.name === 'b'));

@@ -183,7 +183,8 @@ test('push-pull merge: alive/suspect/dead/left precedence (memberlist mergeState
   const remote: PushNodeState[] = [
     { name: 'b', addr: 'b', tags: { v: '2' }, incarnation: 3, state: NodeState.Alive, vsn: VSN },
     { name: 'c', addr: 'c', tags: {}, incarnation: 1, state: NodeState.Suspect, vsn: VSN },
-    // A remote "dead" becomes a local suspicion, not a death.
+    // A remote "dead" about a member we believe alive is verified first (a check probe),
+    // neither a death nor (yet) a suspicion: see verification.test.ts.
     { name: 'd', addr: 'd', tags: {}, incarnation: 1, state: NodeState.Dead, vsn: VSN },
     { name: 'e', addr: 'e', tags: {}, incarnation: 1, state: NodeState.Left, vsn: VSN },
     // Unknown and dead: ignored. Unknown and alive: join.
@@ -204,8 +205,12 @@ test('push-pull merge: alive/suspect/dead/left precedence (memberlist mergeState
   t.deepEqual(memberEvents(res.outputs), ['update b', 'leave e', 'join g']);
   t.deepEqual(
     a.members().map((m) => `${m.name}:${m.status}:${m.incarnation}`),
-    ['a:alive:1', 'b:alive:3', 'c:suspect:1', 'd:suspect:1', 'e:left:1', 'g:alive:1'],
+    ['a:alive:1', 'b:alive:3', 'c:suspect:1', 'd:alive:1', 'e:left:1', 'g:alive:1'],
   );
+  const check = res.outputs.find(
+    (o) => o.type === 'udp' && o.to === 'd' && o.messages[0]?.type === MessageType.Suspect,
+  );
+  t.truthy(check, 'd is probed, and told of the accusation');
   // The reply is our state *before* the merge.
   const reply = decodeStream(res.reply!);
   t.is(reply.type, MessageType.PushPull);

@@ -51,7 +51,9 @@ export interface DetectionBound {
  *         + retransmitLimit(retransmitMult, N) × gossipInterval      dissemination of the
  *                                                                  dead message
  *
- * (awareness at 0: the scenario's network does not degrade the probers' health).
+ * (awareness at 0: the scenario's network does not degrade the probers' health). The final
+ * check before a death (core.ts `Check`) runs during the last probe interval of the
+ * suspicion and ends at its deadline: it adds nothing to the bound.
  */
 export function detectionBound(t: Timing, n: number): DetectionBound {
   const suspicionMin = suspicionTimeout(t.suspicionMult, n, t.probeInterval);
