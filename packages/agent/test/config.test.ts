@@ -1,7 +1,7 @@
 // The agent configuration: Consul's JSON keys, files and directories merged in order,
 // flags last, every problem reported with its source and key.
 import test from 'ava';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,8 +13,14 @@ import {
   parseDuration,
 } from '../src/index.js';
 
+const made: string[] = [];
+test.after.always(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), 'trellis-config-'));
+  made.push(d);
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(d, name, '..'), { recursive: true });
     writeFileSync(join(d, name), text);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,6 +11,16 @@ import {
   runDataDriven,
   type TestCase,
 } from '../src/index.js';
+
+const made: string[] = [];
+test.after.always(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'dd-'));
+  made.push(d);
+  return d;
+}
 
 const fixture = new URL('../../testdata/datadriven-calc.txt', import.meta.url).pathname;
 
@@ -42,7 +52,7 @@ test('a script whose outputs match passes, sharing state between cases in order'
 });
 
 test('a differing output is reported with file, line, command, expected and actual', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-'));
+  const dir = tempDir();
   const path = join(dir, 'x.txt');
   writeFileSync(path, 'push 1 2\n----\nstack: 1 2\n\nsum scale=10\n----\n3\n');
   const r = runDataDriven(path, calculator(), { rewrite: false });
@@ -56,7 +66,7 @@ test('a differing output is reported with file, line, command, expected and actu
 });
 
 test('rewrite mode regenerates outputs and keeps comments, inputs and blank-line blocks', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-'));
+  const dir = tempDir();
   const path = join(dir, 'x.txt');
   writeFileSync(
     path,
@@ -84,7 +94,7 @@ test('arguments: bare, key=value and key=(list)', (t) => {
 });
 
 test('syntax errors name the file and line', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-'));
+  const dir = tempDir();
   const noSep = join(dir, 'a.txt');
   writeFileSync(noSep, '# ok\n\npush 1\n2\n');
   const e1 = t.throws(() => runDataDriven(noSep, calculator(), { rewrite: false }), {
