@@ -256,13 +256,7 @@ export type TxnKVVerb =
   | 'check-session'
   | 'check-not-exists';
 export const TXN_KV_VERBS: readonly TxnKVVerb[] = [
-  'set',
-  'delete',
-  'delete-cas',
-  'delete-tree',
-  'cas',
-  'lock',
-  'unlock',
+  ...KV_OPS,
   'get',
   'get-tree',
   'check-index',

@@ -10,7 +10,7 @@ import {
   encodeCommand,
   encodeRawCommand,
   type Command,
-  type TxnKVVerb,
+  TXN_KV_VERBS,
 } from '../src/index.js';
 import { Harness, ok } from './helpers.js';
 
@@ -251,20 +251,7 @@ const NODES = ['n1', 'n2', 'N3'];
 const SERVICES = ['web', 'db', 'api'];
 const KEYS = ['a', 'a/b', 'a/c', 'b', 'b/x/y', 'c'];
 const SESSIONS = ['s1', 's2', 's3'];
-const VERBS: TxnKVVerb[] = [
-  'set',
-  'delete',
-  'delete-cas',
-  'delete-tree',
-  'cas',
-  'lock',
-  'unlock',
-  'get',
-  'get-tree',
-  'check-index',
-  'check-session',
-  'check-not-exists',
-];
+const VERBS = TXN_KV_VERBS;
 
 /** A random valid-shaped command over a small universe, so commands interact. */
 function randomCommand(rng: Prng, now: number): Command {
