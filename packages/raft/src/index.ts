@@ -111,3 +111,4 @@ export {
   type WalRecovery,
 } from './wal/wal.js';
 export { SnapshotStore, type SnapshotStoreOptions } from './wal/snapshot-store.js';
+export { MemoryDisk } from './wal/memory-disk.js';

@@ -14,6 +14,7 @@ import { StateError, StateErrorCode, invalid } from './errors.js';
 import {
   CHECK_STATUSES,
   KV_OPS,
+  MAX_RESTORE_BYTES,
   MAX_TXN_OPS,
   SERVICE_KINDS,
   TXN_KV_VERBS,
@@ -24,6 +25,7 @@ import {
   type PlainMap,
   type PlainValue,
   type RegisterRequest,
+  type RestoreRequest,
   type ServiceAddress,
   type ServiceCheck,
   type ServiceInput,
@@ -46,6 +48,11 @@ export const MessageType = {
   Session: 3,
   Tombstone: 5,
   Txn: 8,
+  /**
+   * Trellis only (Consul restores a snapshot beside the log, not through it): replaces the
+   * whole state on every server at one index. Far above Consul's numbers, below the flag.
+   */
+  Restore: 120,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -65,7 +72,8 @@ export type Command =
   | Envelope<typeof MessageType.KVS, KVSRequest>
   | Envelope<typeof MessageType.Session, SessionRequest>
   | Envelope<typeof MessageType.Tombstone, TombstoneRequest>
-  | Envelope<typeof MessageType.Txn, TxnRequest>;
+  | Envelope<typeof MessageType.Txn, TxnRequest>
+  | Envelope<typeof MessageType.Restore, RestoreRequest>;
 
 /** A decoded command of a type this build does not know but may skip. */
 export interface IgnoredCommand {
@@ -146,6 +154,8 @@ export function validateCommand(
       return { type, now: t, body: tombstoneRequest(body) };
     case MessageType.Txn:
       return { type, now: t, body: txnRequest(body) };
+    case MessageType.Restore:
+      return { type, now: t, body: restoreRequest(body) };
     default:
       if ((type & IGNORE_UNKNOWN_TYPE_FLAG) !== 0) return { type, ignored: true };
       throw new StateError(
@@ -495,6 +505,15 @@ function tombstoneRequest(v: unknown): TombstoneRequest {
   const o = obj(v, 'body');
   if (o.Op !== 'reap') throw invalid('body.Op', 'must be "reap"');
   return { Op: 'reap', ReapIndex: nonNegInt(o.ReapIndex, 'body.ReapIndex') };
+}
+
+function restoreRequest(v: unknown): RestoreRequest {
+  const o = obj(v, 'body');
+  if (!(o.Snapshot instanceof Uint8Array)) throw invalid('body.Snapshot', 'must be bytes');
+  if (o.Snapshot.length > MAX_RESTORE_BYTES) {
+    throw invalid('body.Snapshot', `must be at most ${MAX_RESTORE_BYTES} bytes`);
+  }
+  return { Snapshot: o.Snapshot };
 }
 
 function txnRequest(v: unknown): TxnRequest {

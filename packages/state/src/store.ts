@@ -206,6 +206,7 @@ export class StateStore {
       this.db.lastIndex = index;
       return { ok: true, value: null, ignored: true };
     }
+    if (cmd.type === MessageType.Restore) return this.restoreAt(index, cmd.body.Snapshot);
     const ctx: Ctx = { index, now: cmd.now, j: new Journal() };
     let value: CommandValue;
     let keep = true;
@@ -249,7 +250,32 @@ export class StateStore {
         const res = this.txn(ctx, cmd.body.Ops);
         return [res, res.Errors.length === 0];
       }
+      case MessageType.Restore:
+        throw new Error('restore is applied by run(), not dispatched');
     }
+  }
+
+  /**
+   * The Restore command: the snapshot's rows replace everything, and every table's index
+   * moves up to this command's so X-Consul-Index never goes backwards and every parked
+   * blocking query wakes. A bad snapshot changes nothing.
+   */
+  private restoreAt(index: number, bytes: Uint8Array): ApplyResult {
+    let db: Db;
+    try {
+      db = decodeSnapshot(bytes);
+    } catch (e) {
+      if (isStateError(e)) return { ok: false, error: e };
+      throw e;
+    }
+    db.lastIndex = index;
+    for (const name of TABLES) {
+      const t = db.table(name);
+      t.loadMaxIndex(Math.max(t.maxIndex, index));
+    }
+    this.db = db;
+    this.watches.notifyAll();
+    return { ok: true, value: true };
   }
 
   // ---------------------------------------------------------------- catalog writes
@@ -1131,46 +1157,51 @@ export class StateStore {
    * ERR_STATE_SNAPSHOT_INVALID (store unchanged) for bytes that are not a snapshot.
    */
   restore(bytes: Uint8Array): void {
-    const bad = (reason: string): StateError =>
-      new StateError(StateErrorCode.SNAPSHOT_INVALID, `invalid snapshot: ${reason}`, { reason });
-    let raw: unknown;
-    try {
-      raw = packr.unpack(plainView(bytes));
-    } catch {
-      throw bad('not msgpack');
-    }
-    if (!Array.isArray(raw) || raw.length !== 7) throw bad('not a snapshot');
-    const [magic, version, lastIndex, tables, svcIdx, extinction, delays] = raw as unknown[];
-    if (magic !== SNAPSHOT_MAGIC) throw bad('wrong magic');
-    if (version !== SNAPSHOT_VERSION) throw bad(`unsupported version ${String(version)}`);
-    const db = new Db();
-    try {
-      db.lastIndex = index(lastIndex);
-      db.lastExtinction = index(extinction);
-      for (const [k, v] of pairs(svcIdx)) db.serviceIndexes.set(k, index(v));
-      for (const [k, v] of pairs(delays)) db.lockDelays.set(k, index(v));
-      if (!Array.isArray(tables)) throw bad('tables');
-      for (const t of tables as unknown[]) {
-        if (!Array.isArray(t) || t.length !== 3) throw bad('table entry');
-        const [name, max, rows] = t as [unknown, unknown, unknown];
-        if (typeof name !== 'string' || !(TABLES as readonly string[]).includes(name)) {
-          throw bad(`unknown table ${String(name)}`);
-        }
-        if (!Array.isArray(rows)) throw bad(`rows of ${name}`);
-        const table = db.table(name as TableName);
-        table.loadMaxIndex(index(max));
-        for (const row of rows as unknown[]) {
-          if (typeof row !== 'object' || row === null) throw bad(`row of ${name}`);
-          table.load(row);
-        }
-      }
-    } catch (e) {
-      if (isStateError(e)) throw e;
-      throw bad(e instanceof Error ? e.message : String(e));
-    }
-    this.db = db;
+    this.db = decodeSnapshot(bytes);
     this.watches.notifyAll();
   }
+}
+
+/** Decodes a snapshot into a fresh Db; throws SNAPSHOT_INVALID (only) on bad bytes. */
+function decodeSnapshot(bytes: Uint8Array): Db {
+  const bad = (reason: string): StateError =>
+    new StateError(StateErrorCode.SNAPSHOT_INVALID, `invalid snapshot: ${reason}`, { reason });
+  let raw: unknown;
+  try {
+    raw = packr.unpack(plainView(bytes));
+  } catch {
+    throw bad('not msgpack');
+  }
+  if (!Array.isArray(raw) || raw.length !== 7) throw bad('not a snapshot');
+  const [magic, version, lastIndex, tables, svcIdx, extinction, delays] = raw as unknown[];
+  if (magic !== SNAPSHOT_MAGIC) throw bad('wrong magic');
+  if (version !== SNAPSHOT_VERSION) throw bad(`unsupported version ${String(version)}`);
+  const db = new Db();
+  try {
+    db.lastIndex = index(lastIndex);
+    db.lastExtinction = index(extinction);
+    for (const [k, v] of pairs(svcIdx)) db.serviceIndexes.set(k, index(v));
+    for (const [k, v] of pairs(delays)) db.lockDelays.set(k, index(v));
+    if (!Array.isArray(tables)) throw bad('tables');
+    for (const t of tables as unknown[]) {
+      if (!Array.isArray(t) || t.length !== 3) throw bad('table entry');
+      const [name, max, rows] = t as [unknown, unknown, unknown];
+      if (typeof name !== 'string' || !(TABLES as readonly string[]).includes(name)) {
+        throw bad(`unknown table ${String(name)}`);
+      }
+      if (!Array.isArray(rows)) throw bad(`rows of ${name}`);
+      const table = db.table(name as TableName);
+      table.loadMaxIndex(index(max));
+      for (const row of rows as unknown[]) {
+        if (typeof row !== 'object' || row === null) throw bad(`row of ${name}`);
+        table.load(row);
+      }
+    }
+  } catch (e) {
+    if (isStateError(e)) throw e;
+    throw bad(e instanceof Error ? e.message : String(e));
+  }
+  return db;
 }
 
 class TxnOpError extends Error {}

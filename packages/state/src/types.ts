@@ -242,6 +242,17 @@ export interface TombstoneRequest {
   readonly ReapIndex: number;
 }
 
+/**
+ * Most bytes of a snapshot restored through the log: a Raft entry must fit one RPC frame
+ * (8 MiB) with the append's own overhead. Larger restores need a chunked path (not built).
+ */
+export const MAX_RESTORE_BYTES = 6 * 1024 * 1024;
+
+/** Replaces the whole state with a snapshot's (`PUT /v1/snapshot`), as one Raft command. */
+export interface RestoreRequest {
+  readonly Snapshot: Uint8Array;
+}
+
 export type TxnKVVerb =
   | 'set'
   | 'delete'

@@ -11,6 +11,7 @@ import {
   encodeRawCommand,
   type Command,
   TXN_KV_VERBS,
+  MAX_RESTORE_BYTES,
 } from '../src/index.js';
 import { Harness, ok } from './helpers.js';
 
@@ -366,3 +367,57 @@ function randomCommand(rng: Prng, now: number): Command {
       };
   }
 }
+
+test('the Restore command replaces the state at its index; indexes never go back; watches fire', async (t) => {
+  const src = new Harness();
+  ok(src.set('kept', 'v1'));
+  const saved = src.store.snapshot();
+  const h = new Harness();
+  for (let i = 0; i < 5; i++) ok(h.set(`gone${i}`, 'x'));
+  const ws = h.store.watchSet();
+  h.store.kvGet('kept', ws);
+  const woke = ws.wait();
+  const r = h.store.apply(
+    6,
+    encodeCommand({ type: MessageType.Restore, now: 0, body: { Snapshot: saved } }),
+  );
+  t.deepEqual(r, { ok: true, value: true });
+  t.true(await woke);
+  t.is(Buffer.from(h.store.kvGet('kept').value?.Value ?? []).toString(), 'v1');
+  t.is(h.store.kvGet('gone0').value, undefined);
+  t.is(h.store.kvGet('kept').index, 6);
+  t.is(h.store.maxIndex('kvs'), 6);
+  // The next command continues from the restore's index.
+  t.true(
+    h.store.apply(
+      7,
+      encodeCommand({
+        type: MessageType.KVS,
+        now: 0,
+        body: { Op: 'set', DirEnt: { Key: 'n', Value: Buffer.from('1') } },
+      }),
+    ).ok,
+  );
+});
+
+test('a Restore of bad bytes is refused and changes nothing; oversized snapshots are refused at encode', (t) => {
+  const h = new Harness();
+  ok(h.set('a', '1'));
+  const before = h.store.snapshot();
+  const r = h.store.apply(
+    2,
+    encodeCommand({ type: MessageType.Restore, now: 0, body: { Snapshot: Buffer.from('junk') } }),
+  );
+  t.false(r.ok);
+  t.is(!r.ok && r.error.code, StateErrorCode.SNAPSHOT_INVALID);
+  t.deepEqual(h.store.snapshot(), before);
+  t.throws(
+    () =>
+      encodeCommand({
+        type: MessageType.Restore,
+        now: 0,
+        body: { Snapshot: new Uint8Array(MAX_RESTORE_BYTES + 1) },
+      }),
+    { message: /at most/ },
+  );
+});

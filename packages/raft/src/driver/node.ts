@@ -151,6 +151,9 @@ export class RaftNode {
   #leader: NodeId = NONE;
   #state: StateType = StateType.Follower;
   readonly #leaderListeners: Array<(leader: NodeId, state: StateType) => void> = [];
+  readonly #appliedListeners: Array<(index: number) => void> = [];
+  readonly #failListeners: Array<(e: Error) => void> = [];
+  #confIndex = 0;
 
   constructor(o: RaftNodeOptions) {
     this.id = o.id;
@@ -178,6 +181,7 @@ export class RaftNode {
       this.#sm.restore(snap.data, snap.metadata);
       this.#applied = snap.metadata.index;
       this.#appliedConf = snap.metadata.confState;
+      this.#confIndex = snap.metadata.index;
       this.#snapshotIndex = snap.metadata.index;
     }
     const fresh = !snap && recovered.entries.length === 0 && recovered.hardState.term === 0;
@@ -190,6 +194,7 @@ export class RaftNode {
       this.#storage.setHardState(hs);
       this.#applied = 1;
       this.#appliedConf = decodeConfigEntry(boot.data).conf;
+      this.#confIndex = 1;
     } else {
       this.#storage.append(recovered.entries);
       this.#storage.setHardState(recovered.hardState);
@@ -267,6 +272,24 @@ export class RaftNode {
   /** The core, for invariant checks in simulation tests only. */
   get rawNodeForTesting(): RawNode {
     return this.#node;
+  }
+
+  /** The index of the entry (or snapshot) that set the current membership. */
+  get configurationIndex(): number {
+    return this.#confIndex;
+  }
+
+  /**
+   * Called after each Ready's entries are applied, with the new applied index (after
+   * proposals settle): how readers wait for "applied ≥ i" without polling.
+   */
+  onApplied(fn: (index: number) => void): void {
+    this.#appliedListeners.push(fn);
+  }
+
+  /** Called once if the node stops itself (failed fsync, broken invariant, a throwing apply). */
+  onFail(fn: (e: Error) => void): void {
+    this.#failListeners.push(fn);
   }
 
   onLeaderChange(fn: (leader: NodeId, state: StateType) => void): void {
@@ -435,6 +458,7 @@ export class RaftNode {
     this.#failed = e;
     this.#log?.error({ err: e.message, node: this.id }, 'raft: node failed; stopping');
     void this.close();
+    for (const fn of this.#failListeners) fn(e);
   }
 
   #process(): void {
@@ -497,6 +521,7 @@ export class RaftNode {
       this.#sm.restore(rd.snapshot.data, meta);
       this.#applied = meta.index;
       this.#appliedConf = meta.confState;
+      this.#confIndex = meta.index;
       this.#snapshotIndex = meta.index;
       // Proposals at or below the snapshot can no longer be matched to their entries.
       for (const [i, p] of this.#proposals) {
@@ -516,6 +541,7 @@ export class RaftNode {
       let result: unknown = undefined;
       if (e.type === EntryType.Config) {
         this.#appliedConf = decodeConfigEntry(e.data).conf;
+        this.#confIndex = e.index;
       } else if (e.data.length > 0) {
         result = this.#sm.apply(e);
       }
@@ -545,6 +571,9 @@ export class RaftNode {
         this.#sched.clearTimeout(r.timer);
         r.resolve(r.index);
       }
+    }
+    if (rd.snapshot || rd.committedEntries.length > 0) {
+      for (const fn of this.#appliedListeners) fn(this.#applied);
     }
   }
 
