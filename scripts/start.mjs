@@ -1,17 +1,10 @@
 #!/usr/bin/env node
 // `npm start`: sets the checkout up (scripts/setup.mjs ran before this) and runs the dev
-// agent. The agent lands with the server-agent issue; until then this says so plainly
-// and exits non-zero rather than pretending to run.
-console.error(
-  [
-    'trellis: the dev agent (`trellis agent -dev`) is not built yet.',
-    'What works today:',
-    '  npm test                 build and run every test',
-    '  npx trellis version      the CLI (version, keygen)',
-    '  npm run sim:gossip       the gossip simulation (seeded, replayable)',
-    '  npm run bench:raft       3 Raft members on real disk: throughput, latency, failover',
-    '  npm run bench:checker    linearizability checker benchmark (20,000 ops, 64 clients)',
-    'See README.md for the status of each part.',
-  ].join('\n'),
-);
-process.exit(1);
+// agent — `trellis agent -dev`: one in-memory server with the HTTP API on 127.0.0.1:8500.
+// Extra arguments pass through: `npm start -- -http-port=18500 -node=me`.
+import { main } from '../cmd/trellis/dist/src/main.js';
+
+process.exitCode = await main(['agent', '-dev', ...process.argv.slice(2)], {
+  stdout: process.stdout,
+  stderr: process.stderr,
+});

@@ -3,11 +3,26 @@
  * Consul's CLI: 0 success, 1 an error (usage errors included), 127 no or unknown command.
  */
 import type { Command, Io } from './command.js';
+import { agentCommand } from './commands/agent.js';
 import { keygenCommand } from './commands/keygen.js';
+import { kvCommand } from './commands/kv/index.js';
+import { leaveCommand } from './commands/leave.js';
+import { membersCommand } from './commands/members.js';
+import { operatorCommand } from './commands/operator/index.js';
+import { snapshotCommand } from './commands/snapshot/index.js';
 import { versionCommand } from './commands/version.js';
 import { FlagError } from './flags.js';
 
-export const commands: readonly Command[] = [keygenCommand, versionCommand];
+export const commands: readonly Command[] = [
+  agentCommand,
+  keygenCommand,
+  kvCommand,
+  leaveCommand,
+  membersCommand,
+  operatorCommand,
+  snapshotCommand,
+  versionCommand,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -83,6 +83,13 @@ export function defaults(dev: boolean): RuntimeConfig {
     reconnect_timeout: 72 * HOUR,
     raft_snapshot_threshold: 16384,
     raft_trailing_logs: 10240,
+    // Consul's autopilot defaults.
+    autopilot: {
+      cleanup_dead_servers: true,
+      server_stabilization_time: 10_000,
+      last_contact_threshold: 200,
+      max_trailing_logs: 250,
+    },
     dev_mode: dev,
   };
 }

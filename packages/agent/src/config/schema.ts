@@ -72,8 +72,21 @@ export interface RuntimeConfig {
   reconnect_timeout: number;
   raft_snapshot_threshold: number;
   raft_trailing_logs: number;
+  /** Consul's autopilot block: how the leader manages the server set. */
+  autopilot: AutopilotConfig;
   /** True for `-dev`: in-memory, single server, UI and Connect on. */
   dev_mode: boolean;
+}
+
+export interface AutopilotConfig {
+  /** Remove failed servers from the Raft configuration (keeping a majority alive). */
+  cleanup_dead_servers: boolean;
+  /** Milliseconds a server must be healthy before it is promoted to voter or counted stable. */
+  server_stabilization_time: number;
+  /** Milliseconds without leader contact after which a server is unhealthy. */
+  last_contact_threshold: number;
+  /** Log entries a server may lag the leader by and still be healthy. */
+  max_trailing_logs: number;
 }
 
 /** How each key is parsed from JSON. Nested objects list their own keys. */
@@ -134,6 +147,15 @@ export const SCHEMA: Readonly<Record<string, FieldKind>> = {
   },
   ui_config: { kind: 'object', fields: { enabled: { kind: 'bool' } } },
   connect: { kind: 'object', fields: { enabled: { kind: 'bool' } } },
+  autopilot: {
+    kind: 'object',
+    fields: {
+      cleanup_dead_servers: { kind: 'bool' },
+      server_stabilization_time: { kind: 'duration' },
+      last_contact_threshold: { kind: 'duration' },
+      max_trailing_logs: { kind: 'int', min: 0, max: 1_000_000_000 },
+    },
+  },
   dns_config: {
     kind: 'object',
     fields: {

@@ -1,0 +1,175 @@
+/**
+ * What the HTTP API needs from the agent it serves. The HTTP layer (routes, parsing, headers,
+ * blocking queries, error bodies) codes against this interface only; the server agent
+ * (server/server.ts) implements it over Raft, gossip and the local state-store replica.
+ *
+ * Errors: methods reject with {@link BackendError} for conditions the HTTP layer maps to a
+ * status and Consul's plain-text body (no leader → 500 "No cluster leader", a forwarding
+ * failure → 500 with the cause, a bad argument → 400). A command the state store refuses
+ * (a CAS mismatch is *not* an error: it resolves with `value: false`) rejects with the
+ * store's StateError, which the HTTP layer turns into a 400/500 by its code.
+ */
+import type { Command, CommandValue, StateStore } from '@trellis/state';
+
+export type ReadMode = 'default' | 'consistent' | 'stale';
+
+/** What a read reports in Consul's X-Consul-KnownLeader / X-Consul-LastContact headers. */
+export interface ReadMeta {
+  readonly knownLeader: boolean;
+  /** Milliseconds since this server last heard from the leader (0 on the leader). */
+  readonly lastContactMs: number;
+}
+
+export interface ApplyOutcome {
+  /** The Raft index that applied the command: the X-Consul-Index of a write. */
+  readonly index: number;
+  readonly value: CommandValue;
+}
+
+/** One entry of /v1/agent/members (Consul's shape). */
+export interface MemberInfo {
+  readonly Name: string;
+  readonly Addr: string;
+  readonly Port: number;
+  readonly Tags: Readonly<Record<string, string>>;
+  /** Serf's numeric status: 0 none, 1 alive, 2 leaving, 3 left, 4 failed. */
+  readonly Status: number;
+  readonly ProtocolMin: number;
+  readonly ProtocolMax: number;
+  readonly ProtocolCur: number;
+  readonly DelegateMin: number;
+  readonly DelegateMax: number;
+  readonly DelegateCur: number;
+}
+
+/** One server of /v1/operator/raft/configuration. */
+export interface RaftServerInfo {
+  readonly ID: string;
+  readonly Node: string;
+  /** "host:port" of the server's RPC/Raft port. */
+  readonly Address: string;
+  readonly Leader: boolean;
+  readonly Voter: boolean;
+  readonly ProtocolVersion: string;
+}
+
+export interface RaftConfigurationInfo {
+  readonly Servers: readonly RaftServerInfo[];
+  /** The Raft index of the configuration. */
+  readonly Index: number;
+}
+
+/** One server of /v1/operator/autopilot/health. */
+export interface AutopilotServerHealth {
+  readonly ID: string;
+  readonly Name: string;
+  readonly Address: string;
+  readonly SerfStatus: 'alive' | 'leaving' | 'left' | 'failed' | 'none';
+  readonly Version: string;
+  readonly Leader: boolean;
+  /** Go duration string, e.g. "12ms". */
+  readonly LastContact: string;
+  readonly LastTerm: number;
+  readonly LastIndex: number;
+  readonly Healthy: boolean;
+  readonly Voter: boolean;
+  /** RFC 3339 time since when the server has been in its current health state. */
+  readonly StableSince: string;
+}
+
+export interface AutopilotHealthInfo {
+  readonly Healthy: boolean;
+  readonly FailureTolerance: number;
+  readonly Servers: readonly AutopilotServerHealth[];
+}
+
+/** Consul's /v1/agent/self (the fields clients read). */
+export interface AgentSelfInfo {
+  readonly Config: {
+    readonly Datacenter: string;
+    readonly PrimaryDatacenter: string;
+    readonly NodeName: string;
+    readonly NodeID: string;
+    readonly Revision: string;
+    readonly Server: boolean;
+    readonly Version: string;
+  };
+  readonly DebugConfig: Readonly<Record<string, unknown>>;
+  readonly Coord: null;
+  readonly Member: MemberInfo;
+  readonly Stats: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly Meta: Readonly<Record<string, string>>;
+}
+
+export type BackendErrorCode =
+  /** No leader is known (or it could not be reached in time): HTTP 500 "No cluster leader". */
+  | 'NO_LEADER'
+  /** The request could not be forwarded or timed out with its outcome unknown: HTTP 500. */
+  | 'UNAVAILABLE'
+  /** An argument is wrong (unknown peer, bad snapshot archive…): HTTP 400. */
+  | 'BAD_REQUEST'
+  /** Something the request names does not exist: HTTP 404. */
+  | 'NOT_FOUND'
+  /** The agent is not a server, or the operation needs the leader and failed there: HTTP 500. */
+  | 'INTERNAL';
+
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+  constructor(
+    readonly code: BackendErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isBackendError(e: unknown, code?: BackendErrorCode): e is BackendError {
+  return e instanceof BackendError && (code === undefined || e.code === code);
+}
+
+export interface Backend {
+  /** This agent's replica of the state store (read after {@link readBarrier}). */
+  readonly store: StateStore;
+  readonly datacenter: string;
+  readonly nodeName: string;
+  /** The HTTP layer's own limit on `?wait=` etc. come from Consul; this is the agent's. */
+  readonly isServer: boolean;
+
+  /**
+   * Waits until a read in `mode` may be served from {@link store}:
+   * - `default`: the leader's lease (or a ReadIndex round when it has none), forwarded to the
+   *   leader when this server is a follower; then this replica has applied that index;
+   * - `consistent`: a ReadIndex round through the leader;
+   * - `stale`: at once, from whatever this replica has.
+   * Rejects with NO_LEADER when default/consistent cannot find a leader in time.
+   */
+  readBarrier(mode: ReadMode, signal?: AbortSignal): Promise<ReadMeta>;
+
+  /** Proposes a command on the leader (forwarded if need be) and waits until it is applied
+   * on this replica, so a read after the write sees it. */
+  apply(cmd: Command, signal?: AbortSignal): Promise<ApplyOutcome>;
+
+  /** "host:port" of the leader's server port, or "" when none is known. */
+  leaderAddress(): string;
+  /** "host:port" of every voter, as /v1/status/peers lists them. */
+  peerAddresses(): string[];
+
+  /** The LAN gossip members (this agent included). */
+  members(): MemberInfo[];
+  self(): AgentSelfInfo;
+
+  raftConfiguration(): Promise<RaftConfigurationInfo>;
+  /** Removes a server from the Raft configuration by ID or by "host:port" (exactly one). */
+  removeRaftPeer(by: { readonly id?: string; readonly address?: string }): Promise<void>;
+  /** Transfers leadership to `id`, or to the most up-to-date voter when absent. */
+  transferLeader(id?: string): Promise<void>;
+  autopilotHealth(): Promise<AutopilotHealthInfo>;
+
+  /** A point-in-time archive of the whole state (what `GET /v1/snapshot` streams). */
+  snapshotSave(mode: ReadMode): Promise<{ readonly index: number; readonly archive: Uint8Array }>;
+  /** Replaces the whole state with an archive from snapshotSave (through Raft). */
+  snapshotRestore(archive: Uint8Array): Promise<void>;
+
+  /** Graceful leave (`PUT /v1/agent/leave`): leaves gossip, hands off leadership, stops. */
+  leave(): Promise<void>;
+}
