@@ -48,7 +48,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stderr.write(`Unknown command: "${name}"\n\n${usage()}`);
     return 127;
   }
-  if (rest.some((a) => a === '-h' || a === '-help' || a === '--help')) {
+  // Like Go's flag package, -h counts only among the flags before the first argument, so
+  // `kv put -h` reaches kv (which shows put's help) and `kv put k -h` stores "-h".
+  const firstArg = rest.findIndex((a) => !a.startsWith('-') || a === '-' || a === '--');
+  const leading = firstArg < 0 ? rest : rest.slice(0, firstArg);
+  if (leading.some((a) => a === '-h' || a === '-help' || a === '--help')) {
     io.stdout.write(cmd.help());
     return 0;
   }

@@ -46,3 +46,15 @@ test('no command or an unknown one prints the command list and exits 127; a bad 
   t.is(run('keygen', 'extra').status, 1);
   t.is(run('version', '-h').status, 0);
 });
+
+test('-h among the leading flags shows that command’s help; a nested command shows its subcommand’s', (t) => {
+  const put = run('kv', 'put', '-h');
+  t.is(put.status, 0);
+  t.regex(put.stdout, /^Usage: trellis kv put/);
+  const members = run('members', '-h');
+  t.is(members.status, 0);
+  t.regex(members.stdout, /^Usage: trellis members/);
+  const agent = run('agent', '-h');
+  t.is(agent.status, 0);
+  t.regex(agent.stdout, /-bootstrap-expect/);
+});

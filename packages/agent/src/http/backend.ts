@@ -51,6 +51,8 @@ export interface RaftServerInfo {
   readonly Leader: boolean;
   readonly Voter: boolean;
   readonly ProtocolVersion: string;
+  /** The last log index the leader knows the server to have (Consul ≥ 1.17). */
+  readonly LastIndex: number;
 }
 
 export interface RaftConfigurationInfo {

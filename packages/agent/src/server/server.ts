@@ -42,7 +42,7 @@ import {
   type NodeId,
   type RaftTransport,
 } from '@trellis/raft';
-import { Handlers, RpcClient, RpcError, RpcServer, isRpcError } from '@trellis/rpc';
+import { Handlers, RpcClient, RpcError, RpcServer } from '@trellis/rpc';
 import {
   MAX_RESTORE_BYTES,
   MessageType,
@@ -542,6 +542,8 @@ export class Server implements Backend {
             return {};
           case 'autopilot-health':
             return await this.#autopilotHere();
+          case 'raft-configuration':
+            return this.#raftConfigurationHere();
           default:
             throw new RpcError('ERR_BAD_REQUEST', `unknown operator op ${String(b.op)}`);
         }
@@ -575,19 +577,21 @@ export class Server implements Backend {
   }
 
   #toRpcError(e: unknown): Error {
-    if (isRaftError(e)) return new RpcError(`ERR_RAFT_${e.code}`, e.message);
+    if (isRaftError(e)) return new RpcError(e.code, e.message);
     return e instanceof Error ? e : new Error(String(e));
   }
 
   /**
-   * Runs `here` on the leader itself, or `there` against the leader over RPC; retries (within
-   * LEADER_WAIT_MS) only when the attempt certainly did not run: no leader yet, the peer was
-   * not the leader, or the connection could not be made.
+   * Runs `here` on the leader itself, or `there` against the leader over RPC, retrying within
+   * LEADER_WAIT_MS while there is no leader or the attempt failed in a way that says it did
+   * not happen (the peer was not the leader, the proposal was dropped, the connection could
+   * not be made). An `idempotent` operation (a read) is retried after any failure.
    */
   async #onLeader<T>(
     here: (raft: RaftNode) => Promise<T>,
     there: (leader: NodeId) => Promise<T>,
     signal?: AbortSignal,
+    idempotent = false,
   ): Promise<T> {
     const deadline = now() + LEADER_WAIT_MS;
     for (let attempt = 0; ; attempt++) {
@@ -597,13 +601,15 @@ export class Server implements Backend {
         if (raft && leader === this.raftId && raft.isLeader) return await here(raft);
         return await there(leader);
       } catch (e) {
+        const code = (e as { code?: unknown }).code;
         const retry =
-          isRaftError(e, 'ERR_NOT_LEADER') ||
-          isRpcError(e, 'ERR_NOT_LEADER') ||
-          isRpcError(e, 'ERR_RPC_CONNECT') ||
+          (idempotent && !(e instanceof BackendError && e.code === 'BAD_REQUEST')) ||
+          code === 'ERR_NOT_LEADER' ||
+          code === 'ERR_PROPOSAL_DROPPED' ||
+          code === 'ERR_RPC_CONNECT' ||
           (e instanceof BackendError && e.code === 'UNAVAILABLE' && /no address/.test(e.message));
         if (!retry || now() > deadline || signal?.aborted || this.#closed) throw this.#fromRpc(e);
-        await sleep(Math.min(50 * 2 ** attempt, 400));
+        await sleep(Math.min(25 * 2 ** attempt, 400));
       }
     }
   }
@@ -618,6 +624,9 @@ export class Server implements Backend {
         );
       }
       if (e.code === 'ERR_NOT_LEADER') return new BackendError('NO_LEADER', 'No cluster leader');
+      if (e.code === 'ERR_TIMEOUT' || e.code === 'ERR_RPC_TIMEOUT') {
+        return new BackendError('UNAVAILABLE', `timed out; the outcome is unknown: ${e.message}`);
+      }
       return new BackendError('UNAVAILABLE', `rpc error: ${e.message}`);
     }
     if (isRaftError(e)) {
@@ -643,6 +652,7 @@ export class Server implements Backend {
       async (leader) =>
         ((await this.#call(leader, M.readIndex, { consistent })) as { index: number }).index,
       signal,
+      true,
     );
     await this.#waitApplied(index, signal ?? AbortSignal.timeout(LEADER_WAIT_MS));
     return { knownLeader: true, lastContactMs: 0 };
@@ -760,11 +770,23 @@ export class Server implements Backend {
 
   // ------------------------------------------------------------------ Backend: operator
 
-  async raftConfiguration(): Promise<RaftConfigurationInfo> {
-    await this.readBarrier('default');
-    const raft = this.#raft;
-    if (!raft) throw new BackendError('NO_LEADER', 'No cluster leader');
+  /** Answered by the leader, which knows how far each server's log reaches. */
+  raftConfiguration(): Promise<RaftConfigurationInfo> {
+    return this.#onLeader(
+      () => Promise.resolve(this.#raftConfigurationHere()),
+      async (leader) =>
+        (await this.#call(leader, M.operator, {
+          op: 'raft-configuration',
+        })) as RaftConfigurationInfo,
+      undefined,
+      true,
+    );
+  }
+
+  #raftConfigurationHere(): RaftConfigurationInfo {
+    const raft = this.#leaderRaft();
     const conf = raft.configuration;
+    const progress = raft.status().progress;
     const ids = [
       ...conf.voters.map((id) => [id, true] as const),
       ...conf.learners.map((id) => [id, false] as const),
@@ -779,6 +801,7 @@ export class Server implements Backend {
           Leader: raft.leader === id,
           Voter: voter,
           ProtocolVersion: '3',
+          LastIndex: id === this.raftId ? raft.lastIndex : (progress?.get(id)?.match ?? 0),
         };
       }),
       Index: raft.configurationIndex,

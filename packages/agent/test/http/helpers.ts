@@ -111,6 +111,7 @@ export class DirectBackend implements Backend {
             Leader: true,
             Voter: true,
             ProtocolVersion: '3',
+            LastIndex: this.store.lastIndex,
           },
         ],
         Index: 1,
