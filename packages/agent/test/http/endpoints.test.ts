@@ -42,7 +42,7 @@ test('operator raft configuration, peer removal by id or address, leadership tra
   const cfg = await s.call('GET', '/v1/operator/raft/configuration');
   t.is(
     cfg.text,
-    '{"Servers":[{"ID":"id-1","Node":"node1","Address":"127.0.0.1:8300","Leader":true,"Voter":true,"ProtocolVersion":"3"}],"Index":1}',
+    '{"Servers":[{"ID":"id-1","Node":"node1","Address":"127.0.0.1:8300","Leader":true,"Voter":true,"ProtocolVersion":"3","LastIndex":0}],"Index":1}',
   );
   t.is((await s.call('GET', '/v1/operator/raft/configuration?stale&consistent')).status, 400);
   t.is((await s.call('DELETE', '/v1/operator/raft/peer?id=id-2')).status, 200);

@@ -26,7 +26,10 @@ test('three servers form a cluster from bootstrap_expect, take writes on any ser
       `${s.nodeName} to know the leader`,
       () => s.leaderAddress() === leader.rpcAddress,
     );
-    t.is(s.raft?.configuration.voters.length, 3);
+    // A server that found the others already bootstrapped learns the voters from the log.
+    await waitFor(`${s.nodeName} to apply the 3-voter configuration`, () =>
+      s.raft?.configuration.voters.length === 3 ? true : undefined,
+    );
   }
   // A write through each server, read back everywhere (read-your-writes on the writer).
   for (const name of ['s1', 's2', 's3']) {
