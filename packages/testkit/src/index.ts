@@ -55,3 +55,19 @@ export {
   type DiskStats,
   type IoErrorRates,
 } from './disk.js';
+export {
+  TrellisCluster,
+  ManagedProcess,
+  ClusterError,
+  allocatePorts,
+  httpGet,
+  procStatusKiB,
+  type ClusterOptions,
+  type TrellisAgent,
+  type AgentPorts,
+  type LeaderInfo,
+  type WaitForLeaderOptions,
+  type ProcessSpec,
+  type ExitInfo,
+  type HttpAnswer,
+} from './cluster.js';

@@ -112,3 +112,97 @@ test('a single -bootstrap server elects itself; a stale read reports no leader c
   t.is(valueOf(c, 'solo', 'k'), 'v');
   t.true(s.store.lastIndex > before);
 });
+
+async function threeServers(c: TestCluster, extra: Record<string, unknown> = {}) {
+  const s1 = await c.start('s1', c.config('s1', { bootstrap_expect: 3, ...extra }, []));
+  const seed = Number(s1.gossipAddress.split(':')[1]);
+  await c.start('s2', c.config('s2', { bootstrap_expect: 3, ...extra }, [seed]));
+  await c.start('s3', c.config('s3', { bootstrap_expect: 3, ...extra }, [seed]));
+  const leader = await waitFor('a leader', () => c.leader());
+  for (const s of c.servers.values()) {
+    await waitFor(`${s.nodeName} in a 3-voter configuration`, () =>
+      s.raft?.configuration.voters.length === 3 ? true : undefined,
+    );
+  }
+  return { leader, seed };
+}
+
+test('a leader that leaves gracefully hands leadership over, is removed from Raft and deregistered', async (t) => {
+  const c = new TestCluster();
+  t.teardown(() => c.close());
+  const { leader } = await threeServers(c);
+  await waitFor('the leader to register every server', () =>
+    leader.store.nodes().value.length === 3 ? true : undefined,
+  );
+  const name = leader.nodeName;
+  await leader.leave();
+  const next = await waitFor('a new leader', () => c.leader());
+  t.not(next.nodeName, name);
+  await waitFor('the leaver out of the configuration', () =>
+    next.raft?.configuration.voters.length === 2 ? true : undefined,
+  );
+  await waitFor('the leaver deregistered from the catalog', () =>
+    next.store.node(name).value === undefined ? true : undefined,
+  );
+  t.true((await next.apply(put('still', 'writable'))).value);
+});
+
+test('autopilot removes a dead server after stabilization, and re-adds it (learner, then voter) when it returns', async (t) => {
+  const c = new TestCluster();
+  t.teardown(() => c.close());
+  const { leader } = await threeServers(c);
+  const victim = [...c.servers.values()].find((s) => s !== leader)!;
+  const name = victim.nodeName;
+  const ports = {
+    server: Number(victim.rpcAddress.split(':')[1]),
+    serf_lan: Number(victim.gossipAddress.split(':')[1]),
+  };
+  await victim.close();
+  await waitFor(
+    'the dead server removed from the configuration',
+    () => (leader.raft?.configuration.voters.length === 2 ? true : undefined),
+    30_000,
+  );
+  const serfHealth = () =>
+    leader.store.nodeChecks(name).value.find((x) => x.CheckID === 'serfHealth')?.Status;
+  t.is(serfHealth(), 'critical');
+  await c.start(
+    name,
+    c.config(name, { bootstrap_expect: 3, ports: { http: -1, dns: -1, grpc: -1, ...ports } }, [
+      Number(leader.gossipAddress.split(':')[1]),
+    ]),
+  );
+  await waitFor(
+    'the returning server promoted to voter',
+    () => (leader.raft?.configuration.voters.length === 3 ? true : undefined),
+    30_000,
+  );
+  await waitFor('serfHealth passing again', () => serfHealth() === 'passing');
+});
+
+test('operator: remove a peer by address, transfer leadership to a named server, autopilot health', async (t) => {
+  const c = new TestCluster();
+  t.teardown(() => c.close());
+  const { leader } = await threeServers(c);
+  const follower = [...c.servers.values()].find((s) => s !== leader)!;
+  const health = await follower.autopilotHealth();
+  t.is(health.Servers.length, 3);
+  await waitFor('autopilot to call every server healthy', async () =>
+    (await follower.autopilotHealth()).Healthy ? true : undefined,
+  );
+  t.is((await follower.autopilotHealth()).FailureTolerance, 1);
+  // Transfer to the follower by its node ID, asked through the other follower.
+  const third = [...c.servers.values()].find((s) => s !== leader && s !== follower)!;
+  await third.transferLeader(follower.nodeId);
+  await waitFor('the named server to lead', () => (follower.raft?.isLeader ? true : undefined));
+  // Remove the third server by address, asked through the old leader.
+  await leader.removeRaftPeer({ address: third.rpcAddress });
+  await waitFor('two voters', () =>
+    follower.raft?.configuration.voters.length === 2 ? true : undefined,
+  );
+  const conf = await leader.raftConfiguration();
+  t.deepEqual(conf.Servers.map((s) => s.Node).sort(), [leader.nodeName, follower.nodeName].sort());
+  await t.throwsAsync(() => leader.removeRaftPeer({ id: 'no-such-id' }), {
+    message: 'id "no-such-id" was not found in the Raft configuration',
+  });
+});
