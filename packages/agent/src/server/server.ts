@@ -85,6 +85,8 @@ export interface ServerOptions {
 
 /** Longest a request waits for a leader to appear (Consul's rpc_hold_timeout). */
 export const LEADER_WAIT_MS = 7_000;
+/** Longest wait for a connection to another server before the call counts as undelivered. */
+const CONNECT_WAIT_MS = 300;
 /** How often the leader loop runs without an event. */
 const LEADER_LOOP_MS = 1_000;
 /** RPC methods servers call on each other. */
@@ -497,8 +499,23 @@ export class Server implements Backend {
     return client;
   }
 
-  #call(id: NodeId, method: string, body: unknown, timeoutMs = 10_000): Promise<unknown> {
-    return this.#client(id).call(method, body, { timeoutMs });
+  /**
+   * Calls another server. The connection is awaited for at most CONNECT_WAIT_MS: a call to
+   * a server that is down fails fast with ERR_RPC_CONNECT — certainly not delivered, so the
+   * caller may retry elsewhere (the next leader) instead of holding the request.
+   */
+  async #call(id: NodeId, method: string, body: unknown, timeoutMs = 10_000): Promise<unknown> {
+    const client = this.#client(id);
+    let conn;
+    try {
+      conn = await client.connection({ timeoutMs: CONNECT_WAIT_MS });
+    } catch (e) {
+      throw new RpcError(
+        'ERR_RPC_CONNECT',
+        `server ${this.#serverName(id)} is unreachable: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    return conn.call(method, body, { timeoutMs });
   }
 
   #registerHandlers(): void {
