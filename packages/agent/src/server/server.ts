@@ -671,7 +671,9 @@ export class Server implements Backend {
       signal,
       true,
     );
-    await this.#waitApplied(index, signal ?? AbortSignal.timeout(LEADER_WAIT_MS));
+    if ((this.#raft?.appliedIndex ?? 0) < index) {
+      await this.#waitApplied(index, signal ?? AbortSignal.timeout(LEADER_WAIT_MS));
+    }
     return { knownLeader: true, lastContactMs: 0 };
   }
 
@@ -689,7 +691,9 @@ export class Server implements Backend {
         },
       signal,
     );
-    await this.#waitApplied(index, AbortSignal.timeout(LEADER_WAIT_MS));
+    if ((this.#raft?.appliedIndex ?? 0) < index) {
+      await this.#waitApplied(index, AbortSignal.timeout(LEADER_WAIT_MS));
+    }
     if (!result.ok) throw result.error;
     return { index, value: result.value };
   }
