@@ -9,7 +9,7 @@
  * (a CAS mismatch is *not* an error: it resolves with `value: false`) rejects with the
  * store's StateError, which the HTTP layer turns into a 400/500 by its code.
  */
-import type { Command, CommandValue, StateStore } from '@trellis/state';
+import type { Command, CommandValue, Session, StateStore } from '@trellis/state';
 
 export type ReadMode = 'default' | 'consistent' | 'stale';
 
@@ -103,6 +103,30 @@ export interface AgentSelfInfo {
   readonly Meta: Readonly<Record<string, string>>;
 }
 
+/** A user event as /v1/event/list returns it (Consul's structs.UserEvent). */
+export interface UserEventInfo {
+  /** A UUID. */
+  readonly ID: string;
+  readonly Name: string;
+  /** Base64 in JSON; null when empty. */
+  readonly Payload: Uint8Array | null;
+  /** Regular expressions limiting which nodes act on the event ("" = all). */
+  readonly NodeFilter: string;
+  readonly ServiceFilter: string;
+  readonly TagFilter: string;
+  readonly Version: number;
+  /** The gossip Lamport time of the event. */
+  readonly LTime: number;
+}
+
+export interface FireEventRequest {
+  readonly name: string;
+  readonly payload: Uint8Array;
+  readonly nodeFilter: string;
+  readonly serviceFilter: string;
+  readonly tagFilter: string;
+}
+
 export type BackendErrorCode =
   /** No leader is known (or it could not be reached in time): HTTP 500 "No cluster leader". */
   | 'NO_LEADER'
@@ -171,6 +195,23 @@ export interface Backend {
   snapshotSave(mode: ReadMode): Promise<{ readonly index: number; readonly archive: Uint8Array }>;
   /** Replaces the whole state with an archive from snapshotSave (through Raft). */
   snapshotRestore(archive: Uint8Array): Promise<void>;
+
+  /**
+   * Resets a session's TTL timer on the leader (`PUT /v1/session/renew/:id`); resolves with
+   * the session, or undefined when it does not exist (HTTP 404). Sessions without a TTL
+   * renew trivially.
+   */
+  renewSession(id: string): Promise<Session | undefined>;
+
+  /** Fires a user event through gossip (`PUT /v1/event/fire/:name`); returns it with its ID. */
+  fireEvent(req: FireEventRequest): Promise<UserEventInfo>;
+  /**
+   * The most recent user events this agent received (oldest first, at most 256, Consul's
+   * buffer), and a wait for the next one (resolves true on a new event, false when the
+   * signal ends the wait first).
+   */
+  events(): readonly UserEventInfo[];
+  waitEvent(signal: AbortSignal): Promise<boolean>;
 
   /** Graceful leave (`PUT /v1/agent/leave`): leaves gossip, hands off leadership, stops. */
   leave(): Promise<void>;

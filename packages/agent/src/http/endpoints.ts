@@ -15,6 +15,8 @@ export interface Endpoint {
   readonly methods: readonly string[];
   /** True when the handler reads the request body itself (others refuse large ones). */
   readonly readsBody?: boolean;
+  /** Serve every path under `path` (which ends in "/"), e.g. /v1/catalog/service/. */
+  readonly prefix?: boolean;
   readonly handler: (ctx: Ctx) => Answer | Promise<Answer>;
 }
 

@@ -24,6 +24,8 @@ export {
   type AutopilotServerHealth,
   type AutopilotHealthInfo,
   type AgentSelfInfo,
+  type UserEventInfo,
+  type FireEventRequest,
 } from './backend.js';
 export { HttpError, toHttpError, NO_LEADER_TEXT, NO_DC_PATH_TEXT } from './errors.js';
 export { parseGoDuration } from './duration.js';

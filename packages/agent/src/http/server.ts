@@ -22,7 +22,8 @@ import {
   MAX_QUERY_TIME_MS,
 } from './constants.js';
 import type { Answer, Ctx, ResolvedLimits } from './context.js';
-import { ENDPOINTS, type Endpoint } from './endpoints.js';
+import type { Endpoint } from './endpoints.js';
+import { ROUTES } from './routes.js';
 import { HttpError, bodyTooLarge, methodNotAllowed, toHttpError } from './errors.js';
 import { KV_METHODS, KV_PREFIX, kvEndpoint } from './kv.js';
 import { ClientGone, declaredLength } from './request.js';
@@ -185,8 +186,9 @@ export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): Fasti
     return await send(reply, answer, pretty);
   };
 
-  for (const ep of ENDPOINTS) {
-    app.route({ method: [...ALL_METHODS], url: ep.path, handler: serve(ep) });
+  for (const ep of ROUTES) {
+    const url = ep.prefix === true ? `${ep.path}*` : ep.path;
+    app.route({ method: [...ALL_METHODS], url, handler: serve(ep) });
   }
   const kv: Endpoint = {
     path: KV_PREFIX,

@@ -25,6 +25,7 @@
  * Default reads take the leader's lease (or a ReadIndex round), consistent reads a ReadIndex
  * round, both through `Server.ReadIndex` from a follower; stale reads read the replica.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { GossipAgent, type Member, type MemberEventKind, type PresetName } from '@trellis/gossip';
@@ -53,6 +54,7 @@ import {
   type CheckStatus,
   type Command,
   type RegisterRequest,
+  type Session,
 } from '@trellis/state';
 import type { RuntimeConfig } from '../config/schema.js';
 import {
@@ -64,9 +66,12 @@ import {
   type Backend,
   type MemberInfo,
   type RaftConfigurationInfo,
+  type FireEventRequest,
   type ReadMeta,
   type ReadMode,
+  type UserEventInfo,
 } from '../http/backend.js';
+import { parseDuration } from '../config/duration.js';
 import type { AgentLogger } from '../log.js';
 import { ArchiveError, readArchive, writeArchive } from './archive.js';
 import { StoreStateMachine } from './fsm.js';
@@ -85,6 +90,13 @@ export interface ServerOptions {
 
 /** Longest a request waits for a leader to appear (Consul's rpc_hold_timeout). */
 export const LEADER_WAIT_MS = 7_000;
+/** Consul's SessionTTLMultiplier: a session lapses after twice its TTL without renewal. */
+export const SESSION_TTL_MULTIPLIER = 2;
+/** User events kept for /v1/event/list (Consul's userEventsBufferSize). */
+export const EVENT_BUFFER = 256;
+/** Gossip user-event name prefix Consul uses for /v1/event/fire. */
+const EVENT_PREFIX = 'consul:event:';
+
 /** Longest wait for a connection to another server before the call counts as undelivered. */
 const CONNECT_WAIT_MS = 300;
 /** How often the leader loop runs without an event. */
@@ -181,6 +193,10 @@ export class Server implements Backend {
   #leaderLoopAgain = false;
   /** Learner → monotonic ms when it was added (promotion waits for stabilization). */
   readonly #learnerSince = new Map<NodeId, number>();
+  /** Leader only: session ID → its TTL timer. */
+  readonly #sessionTimers = new Map<string, NodeJS.Timeout>();
+  readonly #events: UserEventInfo[] = [];
+  readonly #eventWaiters = new Set<() => void>();
   #closed = false;
   #leaving = false;
   #resolveStopped!: () => void;
@@ -256,6 +272,7 @@ export class Server implements Backend {
       logger: this.#log.child({ name: 'agent.server.serf.lan' }),
     });
     this.#gossip.onMember((kind, m) => this.#onMember(kind, m));
+    this.#gossip.onUserEvent((e) => this.#onUserEvent(e.name, e.payload, e.ltime));
     this.#noteMember(this.#gossip.localMember());
     for (const m of this.#gossip.members()) this.#noteMember(m);
 
@@ -407,10 +424,13 @@ export class Server implements Backend {
       this.#log.info({ term: this.#raft?.status().hardState.term }, 'leadership gained');
       this.#learnerSince.clear();
       this.#kickLeaderLoop();
-    } else if (this.#leaderTimer) {
-      clearTimeout(this.#leaderTimer);
-      this.#leaderTimer = null;
-      this.#log.info({ leader: this.#serverName(leader) }, 'leadership lost or not held');
+    } else {
+      this.#clearSessionTimers();
+      if (this.#leaderTimer) {
+        clearTimeout(this.#leaderTimer);
+        this.#leaderTimer = null;
+        this.#log.info({ leader: this.#serverName(leader) }, 'leadership lost or not held');
+      }
     }
   }
 
@@ -561,6 +581,8 @@ export class Server implements Backend {
             return await this.#autopilotHere();
           case 'raft-configuration':
             return this.#raftConfigurationHere();
+          case 'session-renew':
+            return { session: this.#renewHere(typeof b.id === 'string' ? b.id : '') ?? null };
           default:
             throw new RpcError('ERR_BAD_REQUEST', `unknown operator op ${String(b.op)}`);
         }
@@ -1039,6 +1061,7 @@ export class Server implements Backend {
     this.#leaderLoopRunning = true;
     try {
       await this.#reconcileRaft(raft);
+      this.#armSessionTimers();
       await this.#reconcileCatalog();
     } catch (e) {
       if (!isRaftError(e, 'ERR_NOT_LEADER') && !(e instanceof BackendError)) {
@@ -1175,6 +1198,159 @@ export class Server implements Backend {
     }
   }
 
+  // ------------------------------------------------------------------ sessions
+
+  /** Arms a timer for every TTL session without one (after a failover: the full TTL × 2). */
+  #armSessionTimers(): void {
+    const live = new Set<string>();
+    for (const sess of this.store.sessions().value) {
+      live.add(sess.ID);
+      if (sess.TTL !== '' && !this.#sessionTimers.has(sess.ID)) this.#resetSessionTimer(sess);
+    }
+    for (const [id, t] of this.#sessionTimers) {
+      if (!live.has(id)) {
+        clearTimeout(t);
+        this.#sessionTimers.delete(id);
+      }
+    }
+  }
+
+  #resetSessionTimer(sess: Session): void {
+    const old = this.#sessionTimers.get(sess.ID);
+    if (old) clearTimeout(old);
+    let ttl: number;
+    try {
+      ttl = parseDuration(sess.TTL);
+    } catch {
+      return; // the store validated it; nothing sensible to time
+    }
+    const t = setTimeout(() => void this.#expireSession(sess.ID), ttl * SESSION_TTL_MULTIPLIER);
+    t.unref();
+    this.#sessionTimers.set(sess.ID, t);
+  }
+
+  async #expireSession(id: string): Promise<void> {
+    this.#sessionTimers.delete(id);
+    if (this.#closed || !this.#raft?.isLeader || !this.store.session(id).value) return;
+    this.#log.info({ session: id }, 'session TTL expired; destroying');
+    try {
+      await this.apply({
+        type: MessageType.Session,
+        now: Date.now(),
+        body: { Op: 'destroy', Session: { ID: id } },
+      });
+    } catch (e) {
+      this.#log.warn({ err: e, session: id }, 'session expiry failed; will retry');
+      const t = setTimeout(() => void this.#expireSession(id), 1_000);
+      t.unref();
+      this.#sessionTimers.set(id, t);
+    }
+  }
+
+  #clearSessionTimers(): void {
+    for (const t of this.#sessionTimers.values()) clearTimeout(t);
+    this.#sessionTimers.clear();
+  }
+
+  #renewHere(id: string): Session | undefined {
+    this.#leaderRaft();
+    const sess = this.store.session(id).value;
+    if (sess && sess.TTL !== '') this.#resetSessionTimer(sess);
+    return sess;
+  }
+
+  renewSession(id: string): Promise<Session | undefined> {
+    return this.#onLeader(
+      () => Promise.resolve(this.#renewHere(id)),
+      async (leader) => {
+        const r = (await this.#call(leader, M.operator, { op: 'session-renew', id })) as {
+          session: Session | null;
+        };
+        return r.session ?? undefined;
+      },
+    );
+  }
+
+  // ------------------------------------------------------------------ user events
+
+  /**
+   * Fires a user event as Consul does: a gossip user event named `consul:event:<name>`
+   * whose payload carries the event's fields; every agent (this one included) records it.
+   */
+  fireEvent(req: FireEventRequest): Promise<UserEventInfo> {
+    const ev: UserEventInfo = {
+      ID: randomUUID(),
+      Name: req.name,
+      Payload: req.payload.length === 0 ? null : req.payload,
+      NodeFilter: req.nodeFilter,
+      ServiceFilter: req.serviceFilter,
+      TagFilter: req.tagFilter,
+      Version: 1,
+      LTime: 0,
+    };
+    const body = Buffer.from(
+      JSON.stringify({
+        ID: ev.ID,
+        NodeFilter: ev.NodeFilter,
+        ServiceFilter: ev.ServiceFilter,
+        TagFilter: ev.TagFilter,
+        Payload: ev.Payload === null ? null : Buffer.from(ev.Payload).toString('base64'),
+      }),
+    );
+    try {
+      this.#gossip.userEvent(`${EVENT_PREFIX}${req.name}`, body);
+    } catch (e) {
+      return Promise.reject(
+        new BackendError('BAD_REQUEST', e instanceof Error ? e.message : String(e)),
+      );
+    }
+    return Promise.resolve(ev);
+  }
+
+  #onUserEvent(name: string, payload: Uint8Array, ltime: number): void {
+    if (!name.startsWith(EVENT_PREFIX)) return;
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      this.#log.warn({ event: name }, 'user event with a malformed body dropped');
+      return;
+    }
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const ev: UserEventInfo = {
+      ID: str(raw.ID) || randomUUID(),
+      Name: name.slice(EVENT_PREFIX.length),
+      Payload: typeof raw.Payload === 'string' ? Buffer.from(raw.Payload, 'base64') : null,
+      NodeFilter: str(raw.NodeFilter),
+      ServiceFilter: str(raw.ServiceFilter),
+      TagFilter: str(raw.TagFilter),
+      Version: 1,
+      LTime: ltime,
+    };
+    this.#events.push(ev);
+    if (this.#events.length > EVENT_BUFFER) this.#events.shift();
+    for (const fn of [...this.#eventWaiters]) fn();
+  }
+
+  events(): readonly UserEventInfo[] {
+    return this.#events;
+  }
+
+  waitEvent(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (fired: boolean): void => {
+        this.#eventWaiters.delete(onEvent);
+        signal.removeEventListener('abort', onAbort);
+        resolve(fired);
+      };
+      const onEvent = (): void => done(true);
+      const onAbort = (): void => done(false);
+      this.#eventWaiters.add(onEvent);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   // ------------------------------------------------------------------ leave / close
 
   /**
@@ -1214,6 +1390,7 @@ export class Server implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#leaderTimer) clearTimeout(this.#leaderTimer);
+    this.#clearSessionTimers();
     for (const fn of [...this.#leaderWaiters]) fn();
     const raft = this.#raft;
     await Promise.allSettled([

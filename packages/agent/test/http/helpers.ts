@@ -4,8 +4,9 @@
  * conditions the HTTP layer must map (no leader, unhealthy autopilot, …); and a raw HTTP client
  * that shows status, headers and bytes exactly as sent.
  */
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { StateStore, MessageType, type Command } from '@trellis/state';
+import { StateStore, MessageType, type Command, type Session } from '@trellis/state';
 import {
   BackendError,
   startHttpApi,
@@ -13,12 +14,14 @@ import {
   type ApplyOutcome,
   type AutopilotHealthInfo,
   type Backend,
+  type FireEventRequest,
   type HttpApiOptions,
   type MemberInfo,
   type RaftConfigurationInfo,
   type ReadMeta,
   type ReadMode,
   type RunningHttpApi,
+  type UserEventInfo,
 } from '../../src/http/index.js';
 
 /** Runs `fn` as a promise: a throw becomes a rejection (what an async backend does). */
@@ -177,6 +180,55 @@ export class DirectBackend implements Backend {
   leave(): Promise<void> {
     return settle(() => {
       this.calls.push('leave');
+    });
+  }
+
+  /** Sessions renewed (the leader's timers are the server's business, not the HTTP layer's). */
+  readonly renewed: string[] = [];
+  renewSession(id: string): Promise<Session | undefined> {
+    return settle(() => {
+      if (this.fail !== undefined) throw this.fail;
+      this.renewed.push(id);
+      return this.store.session(id).value;
+    });
+  }
+
+  /** Events "gossiped": delivered to this agent's own buffer at once, in order. */
+  readonly eventLog: UserEventInfo[] = [];
+  readonly #eventWaiters = new Set<() => void>();
+  fireEvent(req: FireEventRequest): Promise<UserEventInfo> {
+    return settle(() => {
+      if (this.fail !== undefined) throw this.fail;
+      const ev: UserEventInfo = {
+        ID: randomUUID(),
+        Name: req.name,
+        Payload: req.payload.length === 0 ? null : req.payload,
+        NodeFilter: req.nodeFilter,
+        ServiceFilter: req.serviceFilter,
+        TagFilter: req.tagFilter,
+        Version: 1,
+        LTime: this.eventLog.length + 1,
+      };
+      this.eventLog.push(ev);
+      for (const fn of [...this.#eventWaiters]) fn();
+      return ev;
+    });
+  }
+  events(): readonly UserEventInfo[] {
+    return this.eventLog;
+  }
+  waitEvent(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (fired: boolean): void => {
+        this.#eventWaiters.delete(onEvent);
+        signal.removeEventListener('abort', onAbort);
+        resolve(fired);
+      };
+      const onEvent = (): void => done(true);
+      const onAbort = (): void => done(false);
+      this.#eventWaiters.add(onEvent);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
