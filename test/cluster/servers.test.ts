@@ -71,7 +71,9 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }
