@@ -931,6 +931,39 @@ export class StateStore {
   }
 
   /**
+   * Every service instance, by (node, ID): what GET /v1/catalog/services evaluates `?filter`
+   * on before it groups tags by name (Consul's state.Services / ServicesByNodeMeta).
+   *
+   * Without `nodeMeta` the index is the services table's and only that table is watched, as in
+   * Consul's Services (a node-only change does not wake the listing). With `nodeMeta` only
+   * instances on nodes whose Meta has every given key with exactly the given value are listed;
+   * the index is max(nodes, services) and both tables are watched (a node's meta change can
+   * add or remove its instances).
+   */
+  serviceInstances(
+    opts: { nodeMeta?: Readonly<Record<string, string>> } = {},
+    ws?: WatchSet,
+  ): QueryResult<Service[]> {
+    ws?.add(channel.table('services'));
+    const rows = this.db.services.all();
+    const filters = opts.nodeMeta;
+    if (filters === undefined) return { index: this.maxIndex('services'), value: rows };
+    ws?.add(channel.table('nodes'));
+    const matches = new Map<string, boolean>();
+    const value = rows.filter((s) => {
+      const key = lower(s.Node);
+      let ok = matches.get(key);
+      if (ok === undefined) {
+        const node = this.db.nodes.get(key);
+        ok = node !== undefined && satisfiesMeta(node.Meta, filters);
+        matches.set(key, ok);
+      }
+      return ok;
+    });
+    return { index: this.maxIndex('nodes', 'services'), value };
+  }
+
+  /**
    * GET /v1/catalog/service/:name (?tag= repeated): instances with their nodes, by (node, ID).
    * Tags match case-insensitively and all must be present (Consul's serviceTagsFilter).
    */
@@ -1218,6 +1251,17 @@ function pairs(v: unknown): Array<[string, unknown]> {
       throw new Error('bad pair');
     return [p[0], p[1] as unknown];
   });
+}
+
+/** Consul's structs.SatisfiesMetaFilters: every filter key present with exactly that value. */
+function satisfiesMeta(
+  meta: Readonly<Record<string, string>>,
+  filters: Readonly<Record<string, string>>,
+): boolean {
+  for (const [k, v] of Object.entries(filters)) {
+    if (!Object.hasOwn(meta, k) || meta[k] !== v) return false;
+  }
+  return true;
 }
 
 function filterTags(rows: readonly Service[], tags: readonly string[] | undefined): Service[] {

@@ -4,6 +4,18 @@
  * then ends in "/"; the handler reads the rest from `ctx.path`), as Go's mux does for a
  * pattern ending in a slash.
  */
+import { CATALOG_ENDPOINTS } from './catalog.js';
 import { ENDPOINTS, type Endpoint } from './endpoints.js';
+import { EVENT_ENDPOINTS } from './event.js';
+import { HEALTH_ENDPOINTS } from './health.js';
+import { SESSION_ENDPOINTS } from './session.js';
+import { TXN_ENDPOINTS } from './txn.js';
 
-export const ROUTES: readonly Endpoint[] = [...ENDPOINTS];
+export const ROUTES: readonly Endpoint[] = [
+  ...ENDPOINTS,
+  ...SESSION_ENDPOINTS,
+  ...TXN_ENDPOINTS,
+  ...EVENT_ENDPOINTS,
+  ...CATALOG_ENDPOINTS,
+  ...HEALTH_ENDPOINTS,
+];

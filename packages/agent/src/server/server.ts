@@ -72,6 +72,7 @@ import {
   type UserEventInfo,
 } from '../http/backend.js';
 import { parseDuration } from '../config/duration.js';
+import { compileGoRegexp } from '../http/filter/index.js';
 import type { AgentLogger } from '../log.js';
 import { ArchiveError, readArchive, writeArchive } from './archive.js';
 import { StoreStateMachine } from './fsm.js';
@@ -1327,9 +1328,28 @@ export class Server implements Backend {
       Version: 1,
       LTime: ltime,
     };
+    if (!this.#wantsEvent(ev)) {
+      this.#log.debug({ event: ev.Name, id: ev.ID }, 'user event filtered out for this node');
+      return;
+    }
     this.#events.push(ev);
     if (this.#events.length > EVENT_BUFFER) this.#events.shift();
     for (const fn of [...this.#eventWaiters]) fn();
+  }
+
+  /**
+   * Consul's shouldProcessUserEvent: the node filter must match this node's name; a service
+   * (and tag) filter must match one of this agent's local services — a server agent has
+   * none (client agents own local services), so it drops such events. Filters are Go
+   * regular expressions (RE2), checked when the event was fired.
+   */
+  #wantsEvent(ev: UserEventInfo): boolean {
+    try {
+      if (ev.NodeFilter !== '' && !compileGoRegexp(ev.NodeFilter).test(this.nodeName)) return false;
+    } catch {
+      return false;
+    }
+    return ev.ServiceFilter === '';
   }
 
   events(): readonly UserEventInfo[] {

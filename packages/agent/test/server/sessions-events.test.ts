@@ -60,8 +60,8 @@ test('a user event fired on one server reaches every server’s buffer through g
   const ev = await a!.fireEvent({
     name: 'deploy',
     payload: Buffer.from('v2'),
-    nodeFilter: '',
-    serviceFilter: 'web',
+    nodeFilter: '^s[0-9]$',
+    serviceFilter: '',
     tagFilter: '',
   });
   for (const s of [a!, b!, d!]) {
@@ -70,7 +70,7 @@ test('a user event fired on one server reaches every server’s buffer through g
     );
     t.is(got.Name, 'deploy');
     t.is(Buffer.from(got.Payload ?? []).toString(), 'v2');
-    t.is(got.ServiceFilter, 'web');
+    t.is(got.NodeFilter, '^s[0-9]$');
     t.true(Number.isSafeInteger(got.LTime));
   }
   // waitEvent wakes on the next event and ends with its signal.
@@ -88,5 +88,36 @@ test('a user event fired on one server reaches every server’s buffer through g
   t.true(second!.LTime > first!.LTime, 'Lamport-ordered');
   const idle = b!.waitEvent(AbortSignal.timeout(50));
   t.false(await idle);
+  // Events for other nodes, or for services (servers run none), are not kept.
+  const before = b!.events().length;
+  await a!.fireEvent({
+    name: 'other',
+    payload: Buffer.alloc(0),
+    nodeFilter: '^elsewhere$',
+    serviceFilter: '',
+    tagFilter: '',
+  });
+  await a!.fireEvent({
+    name: 'svc',
+    payload: Buffer.alloc(0),
+    nodeFilter: '',
+    serviceFilter: 'web',
+    tagFilter: '',
+  });
+  await a!.fireEvent({
+    name: 'marker',
+    payload: Buffer.alloc(0),
+    nodeFilter: '',
+    serviceFilter: '',
+    tagFilter: '',
+  });
+  await waitFor('the marker event', () => b!.events().find((e) => e.Name === 'marker'));
+  t.deepEqual(
+    b!
+      .events()
+      .slice(before)
+      .map((e) => e.Name),
+    ['marker'],
+  );
   ac.abort();
 });
