@@ -114,14 +114,14 @@ test.serial(
     await eventually('the survivor registered', async () =>
       ((await consul.health.node(survivor.name)) as unknown[]).length > 0 ? true : undefined,
     );
-    const holder = (await consul.session.create({ node: survivor.name, lockdelay: '8s' }));
+    const holder = await consul.session.create({ node: survivor.name, lockdelay: '8s' });
     t.true(await consul.kv.set({ key: 'locks/svc', value: 'a', acquire: holder.ID }));
     // Destroying the holding session releases the lock and starts its lock-delay.
     await consul.session.destroy(holder.ID);
     const released = Date.now();
     await c.kill(leader).exited;
     await c.waitForLeader({ among: c.agents.filter((a) => a !== leader) });
-    const other = (await consul.session.create({ node: survivor.name }));
+    const other = await consul.session.create({ node: survivor.name });
     // Within the delay, the new leader refuses the acquisition…
     const early = await consul.kv.set({ key: 'locks/svc', value: 'b', acquire: other.ID });
     if (Date.now() - released < 7_000) t.falsy(early, 'acquired during the lock-delay');
