@@ -92,17 +92,27 @@ function prefixTable(key: string): string | undefined {
 export class WatchSet {
   private readonly keys: string[] = [];
   private state: 'armed' | 'fired' | 'cancelled' = 'armed';
-  private readonly callbacks: Array<() => void> = [];
-  private readonly waiters: Array<(fired: boolean) => void> = [];
-  private resolveChanged!: () => void;
-  /** Resolves once, when a watched item changes after it was read (or the store is restored). */
-  readonly changed: Promise<void>;
+  // Allocated on first use: thousands of sets may be parked at once, most with one waiter and
+  // no callbacks or `changed` reader.
+  private callbacks: Array<() => void> | undefined;
+  private waiters: Array<(fired: boolean) => void> | undefined;
+  private changedPromise: Promise<void> | undefined;
+  private resolveChanged: (() => void) | undefined;
 
   /** @internal Use {@link WatchRegistry.create} or `StateStore.watchSet()`. */
-  constructor(private readonly registry: WatchRegistry) {
-    this.changed = new Promise<void>((resolve) => {
-      this.resolveChanged = resolve;
-    });
+  constructor(private readonly registry: WatchRegistry) {}
+
+  /** Resolves once, when a watched item changes after it was read (or the store is restored). */
+  get changed(): Promise<void> {
+    if (this.changedPromise === undefined) {
+      if (this.state === 'fired') this.changedPromise = Promise.resolve();
+      else {
+        this.changedPromise = new Promise<void>((resolve) => {
+          this.resolveChanged = resolve;
+        });
+      }
+    }
+    return this.changedPromise;
   }
 
   get fired(): boolean {
@@ -128,7 +138,7 @@ export class WatchSet {
   onChange(cb: () => void): void {
     if (this.state === 'cancelled') return;
     if (this.state === 'fired') queueMicrotask(cb);
-    else this.callbacks.push(cb);
+    else (this.callbacks ??= []).push(cb);
   }
 
   /** Detaches from every channel; `changed` then never resolves. Idempotent. */
@@ -136,13 +146,16 @@ export class WatchSet {
     if (this.state !== 'armed') return;
     this.state = 'cancelled';
     this.detach();
-    this.callbacks.length = 0;
-    for (const w of this.waiters.splice(0)) w(false);
+    this.callbacks = undefined;
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w(false);
   }
 
   /**
    * Resolves true when the set fires, false when `signal` aborts or the set is cancelled (and
-   * cancels it). The HTTP layer passes `AbortSignal.timeout(wait)` for a blocking query.
+   * cancels it). The HTTP layer passes the client's signal and cancels the set itself when the
+   * query's wait ends.
    */
   wait(signal?: AbortSignal): Promise<boolean> {
     if (this.state === 'fired') return Promise.resolve(true);
@@ -153,7 +166,7 @@ export class WatchSet {
     return new Promise<boolean>((resolve) => {
       const onAbort = (): void => this.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push((fired) => {
+      (this.waiters ??= []).push((fired) => {
         signal?.removeEventListener('abort', onAbort);
         resolve(fired);
       });
@@ -165,9 +178,13 @@ export class WatchSet {
     if (this.state !== 'armed') return;
     this.state = 'fired';
     this.detach();
-    this.resolveChanged();
-    for (const w of this.waiters.splice(0)) w(true);
-    for (const cb of this.callbacks.splice(0)) queueMicrotask(cb);
+    this.resolveChanged?.();
+    const waiters = this.waiters;
+    const callbacks = this.callbacks;
+    this.waiters = undefined;
+    this.callbacks = undefined;
+    if (waiters !== undefined) for (const w of waiters) w(true);
+    if (callbacks !== undefined) for (const cb of callbacks) queueMicrotask(cb);
   }
 
   private detach(): void {

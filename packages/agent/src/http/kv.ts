@@ -7,7 +7,7 @@ import { KV_MAX_VALUE_SIZE_DOC } from './constants.js';
 import { empty, json, setMeta, type Answer, type Ctx } from './context.js';
 import { badRequest, bodyTooLarge, methodNotAllowed } from './errors.js';
 import { blockingRead, checkDatacenter, parseQueryOptions, readBody } from './request.js';
-import { encodeQuery, parseUint, parseUintError, qget, qhas, type Query } from './wire.js';
+import { encodeQuery, goJson, parseUint, parseUintError, qget, qhas, type Query } from './wire.js';
 
 export const KV_METHODS = ['GET', 'PUT', 'DELETE'] as const;
 export const KV_PREFIX = '/v1/kv/';
@@ -88,7 +88,25 @@ async function kvGet(ctx: Ctx, key: string, opts: Opts): Promise<Answer> {
     ctx.reply.header('Content-Security-Policy', 'sandbox');
     return { kind: 'bytes', body: entry.Value ?? new Uint8Array(0), contentType: 'text/plain' };
   }
-  return json([dirEntryJson(entry)]);
+  return entryAnswer(entry, qhas(ctx.query, 'pretty'));
+}
+
+/**
+ * The last single-key answer, encoded. One change wakes every read parked on a key and they
+ * all answer the same entry: it is encoded once, not once per read. Keyed by the entry object
+ * (rows are immutable; a write stores a new one) and ?pretty. One slot: it holds at most one
+ * value's encoding.
+ */
+let lastEntryAnswer: { entry: DirEntry; pretty: boolean; answer: Answer } | undefined;
+
+/** What `json([dirEntryJson(entry)])` answers, as the bytes server.ts would encode it to. */
+function entryAnswer(entry: DirEntry, pretty: boolean): Answer {
+  const last = lastEntryAnswer;
+  if (last !== undefined && last.entry === entry && last.pretty === pretty) return last.answer;
+  const body = Buffer.from(goJson([dirEntryJson(entry)], pretty), 'utf8');
+  const answer: Answer = { kind: 'bytes', body, contentType: 'application/json' };
+  lastEntryAnswer = { entry, pretty, answer };
+  return answer;
 }
 
 async function kvKeys(ctx: Ctx, prefix: string, opts: Opts): Promise<Answer> {

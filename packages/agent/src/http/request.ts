@@ -3,11 +3,13 @@
  * body reader with its limit, and the blocking-read loop every blocking endpoint uses.
  */
 import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { QueryResult, StateStore, WatchSet } from '@trellis/state';
 import type { Backend, ReadMeta, ReadMode } from './backend.js';
 import { JITTER_FRACTION } from './constants.js';
 import { NO_DC_PATH_TEXT, HttpError, badRequest, bodyTooLarge } from './errors.js';
 import { parseGoDuration } from './duration.js';
+import { Parking } from './parking.js';
 import { parseUint, qget, qhas, type Query } from './wire.js';
 
 export interface QueryOptions {
@@ -126,11 +128,18 @@ export interface BlockingRead<T> {
 }
 
 /**
+ * Blocking reads share one {@link Parking} per process: what it paces, the event loop, is the
+ * process's.
+ */
+const PROCESS_PARKING = new Parking();
+
+/**
  * Consul's blockingQuery around a store read:
  * 1. wait for the read barrier of `mode` (the leader lease, a ReadIndex round, or nothing);
  * 2. run the query; if `minIndex` is 0 or the result's index is above it, answer;
- * 3. else park on the watch set the query filled until it fires, the wait ends (answer with
- *    what there is: a timeout) or the client disconnects (cancel the watch, answer nothing);
+ * 3. else park on the watch set the query filled (see {@link Parking}) until it fires, the wait
+ *    ends (answer with what there is: a timeout) or the client disconnects (the watch is
+ *    cancelled, nothing is answered); `opts.waitMs` bounds the whole loop, not each park;
  * 4. after a wake, a `consistent` read passes a new barrier (Consul re-runs consistentRead on
  *    every iteration); a `stale` read refreshes its staleness meta; then go to 2.
  */
@@ -139,21 +148,28 @@ export async function blockingRead<T>(
   opts: QueryOptions,
   client: AbortSignal,
   query: (store: StateStore, ws: WatchSet | undefined) => QueryResult<T>,
+  parking: Parking = PROCESS_PARKING,
 ): Promise<BlockingRead<T>> {
   let meta = await barrier(backend, opts.mode, client);
   const store = backend.store;
   if (opts.minIndex <= 0) return { result: query(store, undefined), meta };
-  const wait = AbortSignal.any([AbortSignal.timeout(opts.waitMs), client]);
-  for (;;) {
+  const deadline = performance.now() + opts.waitMs;
+  for (let woken = false; ; woken = true) {
+    if (woken) {
+      // A change usually moved the index past minIndex: read without a watch first, and watch
+      // only if the read must park again (nothing can change between the two synchronous reads).
+      const result = query(store, undefined);
+      if (result.index > opts.minIndex) return { result, meta };
+    }
     const ws = store.watchSet();
     const result = query(store, ws);
     if (result.index > opts.minIndex) {
       ws.cancel();
       return { result, meta };
     }
-    const fired = await ws.wait(wait);
-    if (client.aborted) throw new ClientGone();
-    if (!fired) return { result: query(store, undefined), meta };
+    const outcome = await parking.wait(ws, deadline, client);
+    if (outcome === 'gone') throw new ClientGone();
+    if (outcome === 'timeout') return { result: query(store, undefined), meta };
     if (opts.mode !== 'default') meta = await barrier(backend, opts.mode, client);
   }
 }
