@@ -8,7 +8,8 @@
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 
 /** Answers larger than this are cut off with EBODY (the largest legitimate one is a few KiB). */
-const MAX_BODY_BYTES = 1 << 20;
+/** Largest answer read: a 1,000-instance health listing is ~1 MiB. */
+const MAX_BODY_BYTES = 8 << 20;
 
 export interface Reply {
   readonly status: number;

@@ -55,16 +55,33 @@ export const CATALOG_MAX_BODY_BYTES = 1024 * 1024;
 // ---------------------------------------------------------------- Go JSON with Go's map order
 
 const GO_MAPS = new WeakSet<object>();
+/**
+ * Go maps with an integer-like key: a JS object lists such keys first, in numeric order, so
+ * only the slow encoder writes them in Go's byte order.
+ */
+const ORDER_SENSITIVE = new WeakSet<object>();
+/** Array-index keys, which JS objects order numerically ahead of the others. */
+const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
+
+const goOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Marks a plain object as a Go map: {@link encodeGo} writes its keys sorted by bytes, as Go's
- * encoding/json does (a JS object would put integer-like keys first). Objects not marked are Go
- * structs: their keys are written in insertion order, which the builders below keep in Go's
- * field order. Returns `o`.
+ * A Go map: a copy of `o` with its keys inserted in Go's order (sorted by bytes, as Go's
+ * encoding/json writes map keys), so {@link encodeGo} can hand it to JSON.stringify. Objects
+ * not made by this function are Go structs: their keys are written in insertion order, which
+ * the builders below keep in Go's field order.
  */
 export function goMap<T extends object>(o: T): T {
-  GO_MAPS.add(o);
-  return o;
+  const src = o as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  let sensitive = false;
+  for (const k of Object.keys(src).sort(goOrder)) {
+    out[k] = src[k];
+    if (!sensitive && INDEX_KEY.test(k) && Number(k) < 2 ** 32 - 1) sensitive = true;
+  }
+  GO_MAPS.add(out);
+  if (sensitive) ORDER_SENSITIVE.add(out);
+  return out as T;
 }
 
 /** A copy of a string map as a Go map, or null for an empty one (Go's nil map). */
@@ -83,15 +100,35 @@ function deepGoMap(v: PlainValue): PlainValue {
   return v;
 }
 
-const goOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** Thrown by the fast path's replacer when a value needs the slow encoder. */
+const NEEDS_SLOW_PATH = new Error('encodeGo: order-sensitive map');
+
+/**
+ * JSON.stringify's view of Go: bytes as base64 (Go's []byte), and a bail-out for the rare map
+ * whose key order JS cannot reproduce. `this[key]` is the value before any toJSON().
+ */
+function goReplacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  const orig = this[key];
+  if (orig instanceof Uint8Array) return Buffer.from(orig).toString('base64');
+  if (v !== null && typeof v === 'object' && ORDER_SENSITIVE.has(v)) throw NEEDS_SLOW_PATH;
+  return v;
+}
 
 /**
  * Go's json.Marshal (or MarshalIndent with four spaces and a trailing newline when `pretty`),
  * honouring {@link goMap}. Undefined properties are left out (Go's omitempty, decided by the
  * builder). HTML-sensitive characters and U+2028/U+2029 are escaped as Go escapes them.
+ * JSON.stringify does the work (it writes what Go writes for these values); a map with
+ * integer-like keys takes the slower encoder below, which sorts them as Go does.
  */
 export function encodeGo(value: unknown, pretty: boolean): string {
-  const text = encodeValue(value, pretty ? '\n' : '');
+  let text: string;
+  try {
+    text = JSON.stringify(value, goReplacer, pretty ? 4 : undefined) ?? 'null';
+  } catch (e) {
+    if (e !== NEEDS_SLOW_PATH) throw e;
+    text = encodeValue(value, pretty ? '\n' : '');
+  }
   return (pretty ? `${text}\n` : text).replace(
     /[<>&\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
@@ -130,11 +167,17 @@ function encodeValue(v: unknown, nl: string): string {
 
 /** A 200 answer with Go's JSON bytes for `value` (`?pretty` honoured). */
 export function goAnswer(ctx: Ctx, value: unknown): Answer {
-  return {
-    kind: 'bytes',
-    body: Buffer.from(encodeGo(value, qhas(ctx.query, 'pretty')), 'utf8'),
-    contentType: 'application/json',
-  };
+  if (value instanceof EncodedAnswer) {
+    return { kind: 'bytes', body: value.body, contentType: 'application/json' };
+  }
+  const body = Buffer.from(encodeGo(value, qhas(ctx.query, 'pretty')), 'utf8');
+  ANSWERS.builds++;
+  const pending = PENDING.get(ctx);
+  if (pending !== undefined) {
+    PENDING.delete(ctx);
+    ANSWERS.set(pending.key, { ...pending, body });
+  }
+  return { kind: 'bytes', body, contentType: 'application/json' };
 }
 
 // ---------------------------------------------------------------- structs, as Consul writes them
@@ -604,13 +647,131 @@ export function applyFilter<T>(
 // ---------------------------------------------------------------- reads
 
 /** A blocking read whose result becomes X-Consul-Index and the consistency headers. */
+/**
+ * Encoded answers of catalog and health reads, shared by every request asking the same thing
+ * (path and query, less the blocking and consistency parameters) of the same store state: a
+ * thousand Prometheus, Traefik or blocking-query clients asking for /v1/health/service/web
+ * cost one build and one encoding per change instead of one each. An entry is valid only for
+ * the store's `lastIndex` it was built at, so any applied write retires it; entries are
+ * evicted least-recently-used past {@link ANSWER_CACHE_BYTES}. Small answers are not kept:
+ * building them costs less than the bookkeeping.
+ */
+export const ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
+export const ANSWER_CACHE_MIN_BYTES = 4096;
+/** Query parameters that do not change an answer's bytes. */
+const NOT_IN_KEY = new Set(['index', 'wait', 'stale', 'consistent', 'cached', 'token']);
+
+interface CachedAnswer {
+  readonly version: number;
+  readonly index: number;
+  readonly body: Buffer;
+}
+
+class AnswerCache {
+  readonly #entries = new Map<string, CachedAnswer>();
+  #bytes = 0;
+  hits = 0;
+  misses = 0;
+  /** Answers built and encoded (cached or not): what the cache saves is hits vs builds. */
+  builds = 0;
+
+  get(key: string, version: number): CachedAnswer | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined || e.version !== version) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    // Re-insert: Map order is the LRU order.
+    this.#entries.delete(key);
+    this.#entries.set(key, e);
+    return e;
+  }
+
+  set(key: string, e: CachedAnswer): void {
+    if (e.body.length < ANSWER_CACHE_MIN_BYTES || e.body.length > ANSWER_CACHE_BYTES / 4) return;
+    const old = this.#entries.get(key);
+    if (old !== undefined) {
+      if (old.version > e.version) return;
+      this.#bytes -= old.body.length;
+      this.#entries.delete(key);
+    }
+    this.#entries.set(key, e);
+    this.#bytes += e.body.length;
+    for (const [k, v] of this.#entries) {
+      if (this.#bytes <= ANSWER_CACHE_BYTES) break;
+      this.#entries.delete(k);
+      this.#bytes -= v.body.length;
+    }
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** One per process, like the store it caches answers of. */
+export const ANSWERS = new AnswerCache();
+
+function answerKey(ctx: Ctx): string {
+  const parts: string[] = [];
+  for (const [k, vs] of [...ctx.query].sort(([a], [b]) => goOrder(a, b))) {
+    if (!NOT_IN_KEY.has(k)) parts.push(`${k}=${vs.join('\u0000')}`);
+  }
+  return `${ctx.path}?${parts.join('&')}`;
+}
+
+/** An answer taken from {@link ANSWERS}: {@link goAnswer} sends its bytes as they are. */
+class EncodedAnswer {
+  constructor(readonly body: Buffer) {}
+}
+
+/** What {@link goAnswer} stores once it has encoded a read's value. */
+const PENDING = new WeakMap<Ctx, { key: string; version: number; index: number }>();
+
+/**
+ * A blocking read of catalog state (see blockingRead), with the X-Consul-* headers set. A read
+ * without a watch (non-blocking, or after a wake) is answered from {@link ANSWERS}, built and
+ * encoded there first if the store moved since; a first blocking read that already has a
+ * newer index returns its value, and {@link goAnswer} caches the encoding. Callers hand the
+ * result to goAnswer untouched.
+ */
 export async function catalogRead<T>(
   ctx: Ctx,
   opts: QueryOptions,
   query: (store: StateStore, ws: WatchSet | undefined) => QueryResult<T>,
 ): Promise<T> {
-  const { result, meta } = await blockingRead(ctx.backend, opts, ctx.signal, guarded(query));
+  const key = answerKey(ctx);
+  const q = guarded(query);
+  let hit: CachedAnswer | undefined;
+  let version = -1;
+  const { result, meta } = await blockingRead(ctx.backend, opts, ctx.signal, (store, ws) => {
+    hit = undefined;
+    if (ws === undefined) {
+      // A read without a watch is the answer: take it from the cache, or build, encode and
+      // cache it now, so readers woken in the same turn find it.
+      let cached = ANSWERS.get(key, store.lastIndex);
+      if (cached === undefined) {
+        const r = q(store, undefined);
+        const body = Buffer.from(encodeGo(r.value, qhas(ctx.query, 'pretty')), 'utf8');
+        ANSWERS.builds++;
+        cached = { version: store.lastIndex, index: r.index, body };
+        ANSWERS.set(key, cached);
+      }
+      hit = cached;
+      return { index: cached.index, value: undefined as T };
+    }
+    const r = q(store, ws);
+    version = store.lastIndex;
+    return r;
+  });
   setMeta(ctx, result.index, meta, opts.mode);
+  if (hit !== undefined) return new EncodedAnswer(hit.body) as T;
+  PENDING.set(ctx, { key, version, index: result.index });
   return result.value;
 }
 

@@ -437,12 +437,14 @@ export class Server implements Backend {
 
   /** Waits (bounded) until some leader is known; returns its Raft ID. */
   async #awaitLeader(signal?: AbortSignal): Promise<NodeId> {
-    const deadline = AbortSignal.timeout(LEADER_WAIT_MS);
+    // The common case (a leader is known) creates no timer.
+    if (this.#raft && this.#raft.leader !== NONE) return this.#raft.leader;
+    const deadline = now() + LEADER_WAIT_MS;
     for (;;) {
       const raft = this.#raft;
       if (raft && raft.leader !== NONE) return raft.leader;
       if (this.#closed) throw new BackendError('UNAVAILABLE', 'agent is shutting down');
-      if (deadline.aborted || signal?.aborted) {
+      if (now() > deadline || signal?.aborted) {
         throw new BackendError('NO_LEADER', 'No cluster leader');
       }
       await new Promise<void>((resolve) => {
