@@ -9,15 +9,19 @@
  * 2. `--clients` closed-loop clients read GET /v1/health/service/web?passing from one
  *    follower with default consistency (the leader's lease, forwarded), then with ?stale
  *    (the follower's replica): answers/s, latency p50/p99, answer size.
+ * 3. `--parked` blocking queries (GET /v1/health/service/web?index=<current>&wait=5m, one
+ *    connection each) parked on a follower against a small service (`--parked-instances`,
+ *    default 3: ten thousand copies of a 1,000-instance answer would be 7 GB), then one
+ *    registration: every query must return within 1 s, with the server's RSS (kv/parked.ts).
  * There is no peer to compare with here (Consul itself is not available on this platform),
- * so the figures stand alone; the parked-query half of the issue's benchmark is
- * `bench:kv --parked` pointed at /v1/health (see the note in the report).
+ * so the figures stand alone.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TrellisCluster } from '@trellis/testkit';
 import { HttpError, keepAliveAgent, send } from './kv/http.js';
 import { closedLoop, type LoadResult } from './kv/load.js';
+import { parkedQueries, type ParkTarget } from './kv/parked.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +30,8 @@ const { values } = parseArgs({
     'duration-ms': { type: 'string', default: '5000' },
     'warmup-ms': { type: 'string', default: '1000' },
     cli: { type: 'string' },
+    parked: { type: 'string', default: '10000' },
+    'parked-instances': { type: 'string', default: '3' },
   },
 });
 
@@ -42,6 +48,8 @@ const instances = int('instances', values.instances, 1, 100_000);
 const clients = int('clients', values.clients, 1, 1024);
 const durationMs = int('duration-ms', values['duration-ms'], 100, 600_000);
 const warmupMs = int('warmup-ms', values['warmup-ms'], 0, 60_000);
+const parked = int('parked', values.parked, 0, 20_000);
+const parkedInstances = int('parked-instances', values['parked-instances'], 1, 1000);
 const cli =
   values.cli ?? fileURLToPath(new URL('../../../cmd/trellis/bin/trellis.js', import.meta.url));
 
@@ -94,8 +102,45 @@ try {
       `${mode.padEnd(12)}  ${String(r.opsPerSec).padStart(9)}   ${r.latencyMs.p50.toFixed(1).padStart(6)}   ${r.latencyMs.p99.toFixed(1).padStart(6)}   ${JSON.stringify(r.errors)}`,
     );
   }
+  let parkedResult: unknown = null;
+  if (parked > 0) {
+    const registerApi = async (port: number, node: string) => {
+      const body = JSON.stringify({
+        Node: node,
+        Address: '10.1.0.1',
+        Service: { ID: 'api', Service: 'api', Port: 9090 },
+        Check: { CheckID: 'api-alive', Name: 'api', Status: 'passing', ServiceID: 'api' },
+      });
+      const r = await send(agent, port, 'PUT', '/v1/catalog/register', body, 10_000);
+      if (r.status !== 200) throw new HttpError(`HTTP${r.status}`, r.body.toString());
+    };
+    const target: ParkTarget = {
+      path: '/v1/health/service/api',
+      async prepare(port) {
+        for (let i = 0; i < parkedInstances; i++) await registerApi(port, `api-node-${i}`);
+      },
+      async change(port) {
+        await registerApi(port, 'api-node-new');
+      },
+    };
+    const p = await parkedQueries(follower, parked, target);
+    parkedResult = p;
+    console.log(
+      `\n${p.queries} parked GET /v1/health/service/api (${parkedInstances} instances) on a follower: ` +
+        `${p.returned} returned after the change, ${p.within1s} within 1 s ` +
+        `(p50 ${p.latencyMs.p50} ms, max ${p.latencyMs.max} ms); registration acknowledged after ${Math.round(p.putAckMs)} ms; ` +
+        `server RSS ${p.rssMiB.before} → ${p.rssMiB.parked} MiB parked, max ${p.rssMiB.parkedMax} MiB; ` +
+        `client loop delay max ${p.clientLoopDelayMs.max} ms`,
+    );
+  }
   console.log(
-    JSON.stringify({ instances, clients, answerBytes: size, results: Object.fromEntries(rows) }),
+    JSON.stringify({
+      instances,
+      clients,
+      answerBytes: size,
+      results: Object.fromEntries(rows),
+      parked: parkedResult,
+    }),
   );
 } finally {
   agent.destroy();

@@ -20,6 +20,7 @@ import { connect, type Socket } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { TrellisAgent } from '@trellis/testkit';
 import { Samples, percentile, round } from '../raft/stats.js';
+import type { Agent } from 'node:http';
 import { keepAliveAgent, send } from './http.js';
 import { sleep } from './system.js';
 
@@ -127,17 +128,42 @@ function parkOne(
   return sock;
 }
 
-export async function parkedQueries(server: TrellisAgent, n: number): Promise<ParkedResult> {
+/** What the queries park on, and the change that must wake them. */
+export interface ParkTarget {
+  /** The blocking endpoint, with its own query string if any (index and wait are added). */
+  readonly path: string;
+  /** Puts the watched state in place before the queries park. */
+  prepare(port: number, agent: Agent): Promise<void>;
+  /** The one write that must wake every parked query. */
+  change(port: number, agent: Agent): Promise<void>;
+}
+
+/** The KV benchmark's target: one key, rewritten. */
+export const KV_TARGET: ParkTarget = {
+  path: `/v1/kv/${KEY}`,
+  async prepare(port, agent) {
+    const put = await send(agent, port, 'PUT', `/v1/kv/${KEY}`, Buffer.alloc(256, 'a'), 10_000);
+    if (put.body.toString().trim() !== 'true') throw new Error(`PUT ${KEY}: ${put.status}`);
+  },
+  async change(port, agent) {
+    await send(agent, port, 'PUT', `/v1/kv/${KEY}`, Buffer.alloc(256, 'b'), 10_000);
+  },
+};
+
+export async function parkedQueries(
+  server: TrellisAgent,
+  n: number,
+  target: ParkTarget = KV_TARGET,
+): Promise<ParkedResult> {
   const port = server.ports.http;
   const ka = keepAliveAgent();
   const socks: Socket[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   try {
-    const put = await send(ka, port, 'PUT', `/v1/kv/${KEY}`, Buffer.alloc(256, 'a'), 10_000);
-    if (put.body.toString().trim() !== 'true') throw new Error(`PUT ${KEY}: ${put.status}`);
-    const cur = await send(ka, port, 'GET', `/v1/kv/${KEY}`, undefined, 10_000);
+    await target.prepare(port, ka);
+    const cur = await send(ka, port, 'GET', target.path, undefined, 10_000);
     const index = Number(cur.headers['x-consul-index']);
-    if (!(index > 0)) throw new Error(`GET ${KEY}: no X-Consul-Index (${cur.status})`);
+    if (!(index > 0)) throw new Error(`GET ${target.path}: no X-Consul-Index (${cur.status})`);
     const rssBefore = server.rssBytes();
 
     let sent = 0;
@@ -165,7 +191,7 @@ export async function parkedQueries(server: TrellisAgent, n: number): Promise<Pa
       if (ms <= 1000) within++;
       lat.push(ms);
     };
-    const path = `/v1/kv/${KEY}?index=${index}&wait=5m`;
+    const path = `${target.path}${target.path.includes('?') ? '&' : '?'}index=${index}&wait=5m`;
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       while (i - sent - premature >= OPEN_WINDOW && performance.now() - t0 < OPEN_TIMEOUT_MS) {
@@ -198,7 +224,7 @@ export async function parkedQueries(server: TrellisAgent, n: number): Promise<Pa
 
     loopDelay.enable();
     changeAt = performance.now();
-    await send(ka, port, 'PUT', `/v1/kv/${KEY}`, Buffer.alloc(256, 'b'), 10_000);
+    await target.change(port, ka);
     const putAckMs = performance.now() - changeAt;
     for (
       let i = 0;
