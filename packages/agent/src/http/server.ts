@@ -197,16 +197,20 @@ export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): Fasti
     handler: kvEndpoint,
   };
   app.route({ method: [...ALL_METHODS], url: `${KV_PREFIX}*`, handler: serve(kv) });
-  // Go's mux redirects a subtree root without its slash ("/v1/kv") to "/v1/kv/".
-  app.route({
-    method: [...ALL_METHODS],
-    url: '/v1/kv',
-    handler: async (request, reply) => {
-      const { rawQuery } = splitUrl(request.raw.url ?? '');
-      const loc = KV_PREFIX + (rawQuery === '' ? '' : `?${rawQuery}`);
-      return reply.code(301).header('Location', loc).send();
-    },
-  });
+  // Go's mux redirects a subtree root without its slash ("/v1/kv", "/v1/catalog/service") to
+  // the slash form.
+  const subtrees = [KV_PREFIX, ...ROUTES.filter((ep) => ep.prefix === true).map((ep) => ep.path)];
+  for (const prefix of new Set(subtrees)) {
+    app.route({
+      method: [...ALL_METHODS],
+      url: prefix.slice(0, -1),
+      handler: async (request, reply) => {
+        const { rawQuery } = splitUrl(request.raw.url ?? '');
+        const loc = prefix + (rawQuery === '' ? '' : `?${rawQuery}`);
+        return reply.code(301).header('Location', loc).send();
+      },
+    });
+  }
   return app;
 }
 

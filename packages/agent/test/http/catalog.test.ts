@@ -618,3 +618,12 @@ test('X-Consul-Index never goes backwards when the last instance of a service go
   const empty = await serve(t.teardown);
   t.is((await empty.call('GET', '/v1/catalog/nodes')).headers['x-consul-index'], '1');
 });
+
+test('a subtree path without its slash is redirected to it, query kept, as Go’s mux does', async (t) => {
+  const s = await serve(t.teardown);
+  for (const path of ['/v1/catalog/service', '/v1/health/service', '/v1/session/info']) {
+    const r = await s.call('GET', `${path}?stale`);
+    t.is(r.status, 301, path);
+    t.is(r.headers['location'], `${path}/?stale`);
+  }
+});
