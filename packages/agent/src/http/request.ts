@@ -34,6 +34,10 @@ export function parseConsistency(q: Query): ReadMode {
   if (stale && consistent) {
     throw badRequest('Cannot specify ?stale with ?consistent, conflicting semantics.');
   }
+  // Consul's agent cache serves possibly stale answers: it cannot be consistent.
+  if (consistent && qhas(q, 'cached')) {
+    throw badRequest('Cannot specify ?cached with ?consistent, conflicting semantics.');
+  }
   return stale ? 'stale' : consistent ? 'consistent' : 'default';
 }
 

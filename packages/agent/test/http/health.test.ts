@@ -379,3 +379,12 @@ test('blocking on an unknown check state waits out ?wait: no write can wake it',
   t.true(index(r) >= idx);
   t.is(s.backend.store.watchStats().parked, 0);
 });
+
+test('?cached with ?consistent is refused with Consul’s text; either alone is fine', async (t) => {
+  const s = await serve(t.teardown);
+  const both = await s.call('GET', '/v1/health/service/web?cached&consistent');
+  t.is(both.status, 400);
+  t.is(both.text, 'Cannot specify ?cached with ?consistent, conflicting semantics.');
+  t.is((await s.call('GET', '/v1/health/service/web?cached')).status, 200);
+  t.is((await s.call('GET', '/v1/health/service/web?consistent')).status, 200);
+});
