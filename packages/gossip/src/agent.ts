@@ -564,14 +564,18 @@ export class GossipAgent {
 
   async #tcpPing(o: Extract<Output, { type: 'tcp-ping' }>): Promise<void> {
     let reply: Uint8Array | undefined;
+    let refused = false;
     try {
       reply = await this.#transport.request(o.to, o.request, Math.max(1, o.deadline - this.#now()));
     } catch (err) {
+      refused = (err as { cause?: { code?: unknown } }).cause?.code === 'ECONNREFUSED';
       this.#log.debug({ node: this.name, to: o.to, err }, 'gossip TCP ping failed');
     }
     if (reply === undefined) this.#counters.tcpPingFailures++;
     else this.#counters.tcpPings++;
-    this.#call((c, now) => c.handleTcpPingReply(o.seq, reply, now));
+    this.#call((c, now) =>
+      refused ? c.tcpPingRefused(o.seq, now) : c.handleTcpPingReply(o.seq, reply, now),
+    );
   }
 
   /** Resolves true when the remote state was merged. Never rejects. */

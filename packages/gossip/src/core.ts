@@ -11,7 +11,9 @@
  *   // timers: after every call, (re)arm one timer at core.nextDeadline(); when it fires,
  *   //                                     dispatch(core.tick(now))
  *   // 'tcp-ping' output:   connect, send request, read one message →
- *   //                      dispatch(core.handleTcpPingReply(seq, replyOrUndefined, now))
+ *   //                      dispatch(core.handleTcpPingReply(seq, replyOrUndefined, now)),
+ *   //                      or, when the connection is refused (ECONNREFUSED),
+ *   //                      dispatch(core.tcpPingRefused(seq, now))
  *   // 'push-pull' output:  connect, send request, read reply →
  *   //                      dispatch(core.handlePushPullReply(to, reply, now))
  *   //                      or on error dispatch(core.pushPullFailed(to, join, now))
@@ -71,31 +73,51 @@ interface ProbeState {
   expectedNacks: number;
   nacks: number;
   tcp: 'none' | 'pending' | 'ok' | 'failed';
+  /** When the TCP ping was refused (see tcpPingRefused): the probe ends then. */
+  refusedAt: number | undefined;
 }
 
 /**
  * A verification probe, beyond memberlist's protocol: a direct ping (after a probe
  * timeout, indirect pings through k members and a TCP ping) sent outside the probe loop,
- * carrying the accusation so that the accused can refute. Two uses:
+ * carrying the accusation so that the accused can refute. Three uses:
  *   'final'       a suspicion's final check, run during the last check window before its
  *                 deadline; only a failed check lets the suspicion become a death;
  *   'accusation'  a push-pull peer's "dead" about a member we believe alive; only a
- *                 failed check makes us suspect it.
+ *                 failed check makes us suspect it;
+ *   'confirm'     an expedited confirmation: someone else's suspicion reached us, and a
+ *                 failed check is our own (independent) suspect message, which shortens
+ *                 every holder's Lifeguard timeout; an answered one confirms nothing.
  * Checks do not touch the Lifeguard score: they are extra probes of one member, not a
  * sample of our own health (the probe loop keeps doing that).
  */
 interface Check {
-  readonly kind: 'final' | 'accusation';
+  readonly kind: 'final' | 'accusation' | 'confirm';
   readonly target: string;
   readonly addr: string;
   readonly incarnation: number;
   readonly seq: number;
-  /** The suspicion a 'final' check is about (its outcome applies to it only). */
+  /** The suspicion a 'final' or 'confirm' check is about (its outcome applies to it only). */
   readonly suspicion: Suspicion | undefined;
   directDeadline: number;
   deadline: number;
   phase: 'direct' | 'indirect';
   tcp: 'none' | 'pending' | 'ok' | 'failed';
+}
+
+/**
+ * The nacks of a failed probe still on their way. A relay nacks one probe timeout after
+ * our indirect ping reached it, and we sent those one probe timeout into the probe, so
+ * with LAN timings (timeout = interval / 2) its nack arrives a round trip *after* the
+ * probe's deadline. memberlist counts the nacks at the deadline, so every correct
+ * accusation costs the accuser indirectChecks points of Lifeguard health; here the count
+ * waits for the nacks (until all arrive, or one probe timeout past the deadline).
+ */
+interface NackTally {
+  readonly seq: number;
+  readonly expected: number;
+  received: number;
+  readonly until: number;
 }
 
 /** A ping we send on someone else's behalf (we received their IndirectPing). */
@@ -142,6 +164,7 @@ export class GossipCore {
   #now = 0;
   #seq = 0;
   #probe: ProbeState | undefined;
+  #nackTally: NackTally | undefined;
   readonly #relays = new Map<number, Relay>();
   /** Verification probes in flight, by sequence number. */
   readonly #checks = new Map<number, Check>();
@@ -150,6 +173,8 @@ export class GossipCore {
   #nextProbeAt: number | undefined;
   #nextGossipAt: number | undefined;
   #nextPushPullAt: number | undefined;
+  /** An extra gossip round due at once (a failure to disseminate), beside the ticker's. */
+  #urgentGossipAt: number | undefined;
   #joinIgnoreOld = false;
   #leaveComplete = false;
 
@@ -176,6 +201,10 @@ export class GossipCore {
       startFinalCheck: (n, t) => this.#startFinalCheck(n, t),
       staleNews: (to, node) => this.#replyStale(to, node),
       verifyAccusation: (node, inc) => this.#verifyAccusation(node, inc),
+      expediteConfirmation: (n, t) => this.#expediteConfirmation(n, t),
+      disseminateNow: () => {
+        this.#urgentGossipAt ??= this.#now;
+      },
     });
     this.#members.onLeaveBroadcastDone = () => this.#completeLeave();
     this.#events = new UserEvents(this.config.eventBufferSize);
@@ -433,6 +462,33 @@ export class GossipCore {
     return this.#flush();
   }
 
+  /**
+   * A 'tcp-ping' output's connection was refused (ECONNREFUSED): the target's host
+   * answered, and nothing listens at the member's address. Every member listens on TCP
+   * where it listens on UDP, so its process is gone (crashed, killed, exited). Beyond
+   * memberlist, which waits out the probe: the probe (or check) fails at once instead of
+   * at its deadline, so a crash is suspected up to half a probe interval sooner. A slow
+   * or stopped process keeps its listening socket (its kernel accepts connections for
+   * it), so this never hastens the accusation of a slow member; nor does it shorten any
+   * suspicion timeout. Any other failure goes to handleTcpPingReply(seq, undefined).
+   */
+  tcpPingRefused(seq: number, now: number): Output[] {
+    this.#enter(now);
+    const c = this.#checks.get(seq);
+    if (c !== undefined && c.tcp === 'pending') {
+      c.tcp = 'failed';
+      if (c.phase === 'indirect' && c.deadline > this.#now) c.deadline = this.#now;
+      return this.#flush();
+    }
+    const p = this.#probe;
+    if (p !== undefined && p.seq === seq && p.tcp === 'pending') {
+      p.tcp = 'failed';
+      p.refusedAt = this.#now;
+      this.#log('debug', `TCP ping of ${p.target} refused: nothing listens at ${p.addr}`);
+    }
+    return this.#flush();
+  }
+
   /** The reply to a 'push-pull' output. */
   handlePushPullReply(from: string, bytes: Uint8Array, now: number): Output[] {
     now = this.#enter(now);
@@ -541,7 +597,12 @@ export class GossipCore {
     return this.#now;
   }
 
+  /**
+   * Ends a call: runs what its input made due at once (an urgent gossip round, a final
+   * check whose window a confirmation opened), then hands over the outputs.
+   */
   #flush(): Output[] {
+    if (this.#started) this.#runDue(this.#now);
     const out = this.#out;
     this.#out = [];
     return out;
@@ -556,15 +617,19 @@ export class GossipCore {
       }
     };
     const p = this.#probe;
-    if (p !== undefined) consider(p.phase === 'direct' ? p.directDeadline : p.deadline, 0);
+    if (p !== undefined) {
+      consider(p.phase === 'direct' ? p.directDeadline : (p.refusedAt ?? p.deadline), 0);
+    }
     for (const r of this.#relays.values()) consider(r.deadline, 1);
     for (const c of this.#checks.values()) {
-      consider(c.phase === 'direct' ? c.directDeadline : c.deadline, 2);
+      consider(this.#checkDue(c), 2);
     }
     consider(this.#members.nextSuspicionDeadline(this.#checkWindow()), 3);
     consider(this.#nextProbeAt, 4);
     consider(this.#nextGossipAt, 5);
     consider(this.#nextPushPullAt, 6);
+    consider(this.#urgentGossipAt, 7);
+    consider(this.#nackTally?.until, 8);
     return best;
   }
 
@@ -603,6 +668,14 @@ export class GossipCore {
         case 6:
           this.#startPushPull(at);
           break;
+        case 7:
+          // One extra round; the ticker's phase (and so its rate) is left as it was.
+          this.#urgentGossipAt = undefined;
+          this.#gossip(at);
+          break;
+        case 8:
+          this.#settleNacks();
+          break;
       }
     }
   }
@@ -640,6 +713,7 @@ export class GossipCore {
       expectedNacks: 0,
       nacks: 0,
       tcp: 'none',
+      refusedAt: undefined,
     };
     const msgs: Message[] = [this.#ping(seq, target.name)];
     // A suspect target hears the accusation with the ping, so that it can refute.
@@ -732,14 +806,19 @@ export class GossipCore {
       this.#awareness.applyDelta(-1);
       return;
     }
-    // Lifeguard: missing nacks mean *we* may be the one with the problem.
-    let delta = 0;
-    if (p.expectedNacks > 0) {
-      if (p.nacks < p.expectedNacks) delta += p.expectedNacks - p.nacks;
-    } else {
-      delta += 1;
+    // Lifeguard: missing nacks mean *we* may be the one with the problem (counted once
+    // the late ones had their chance: see NackTally).
+    if (p.expectedNacks === 0) {
+      this.#awareness.applyDelta(1);
+    } else if (p.nacks < p.expectedNacks) {
+      this.#settleNacks();
+      this.#nackTally = {
+        seq: p.seq,
+        expected: p.expectedNacks,
+        received: p.nacks,
+        until: Math.max(at, p.deadline) + this.#awareness.scaleTimeout(this.config.probeTimeout),
+      };
     }
-    this.#awareness.applyDelta(delta);
     this.#log('info', `suspect ${p.target} has failed, no acks received`);
     this.#members.suspectNode(
       {
@@ -750,6 +829,14 @@ export class GossipCore {
       },
       at,
     );
+  }
+
+  /** Applies the Lifeguard penalty of the pending nack tally, if any (see NackTally). */
+  #settleNacks(): void {
+    const t = this.#nackTally;
+    if (t === undefined) return;
+    this.#nackTally = undefined;
+    if (t.received < t.expected) this.#awareness.applyDelta(t.expected - t.received);
   }
 
   // =====================================================================================
@@ -770,6 +857,17 @@ export class GossipCore {
     return this.#startCheck('final', n, n.incarnation, t);
   }
 
+  /**
+   * Membership's hook: someone else's accusation started the suspicion `t` of `n`. Probe
+   * it now (the check carries the accusation, so a live suspect refutes at once); a
+   * failure confirms `t` (see 'confirm' in Check). Skipped when a check of `n` is already
+   * running (its own outcome will speak) or none can run.
+   */
+  #expediteConfirmation(n: NodeRecord, t: Suspicion): void {
+    for (const c of this.#checks.values()) if (c.target === n.name) return;
+    this.#startCheck('confirm', n, n.incarnation, t);
+  }
+
   /** Membership's hook: a push-pull peer holds `node` dead at `incarnation`. */
   #verifyAccusation(node: string, incarnation: number): void {
     for (const c of this.#checks.values()) if (c.target === node) return;
@@ -785,7 +883,7 @@ export class GossipCore {
 
   /** The check packet: the accusation first, then the ping (see #startCheck). */
   #sendCheck(c: Check): void {
-    this.#send(c.addr, [
+    this.#sendToAccused(c.addr, [
       {
         type: MessageType.Suspect,
         incarnation: c.incarnation,
@@ -827,6 +925,20 @@ export class GossipCore {
   }
 
   /**
+   * When check `c` is next due. A final check started before a confirmation pulled its
+   * suspicion's deadline in ends at that deadline, so that it never delays a death the
+   * formula has due (memberlist's timer fires at once when a confirmation makes the
+   * remaining time negative), but not before the relays had their full probe timeout to
+   * answer: a check is a whole probe, never a direct ping alone.
+   */
+  #checkDue(c: Check): number {
+    if (c.phase === 'direct') return c.directDeadline;
+    if (c.kind !== 'final' || c.suspicion === undefined) return c.deadline;
+    const floor = c.directDeadline + this.config.probeTimeout;
+    return Math.min(c.deadline, Math.max(c.suspicion.deadline(), floor));
+  }
+
+  /**
    * Check deadlines due at `at` (run at `now`): direct → indirect, indirect → failed. A
    * deadline found long past (we were stalled: SIGSTOP, a CPU-starved host) does not fail
    * the check: the answers may be waiting, unread, in our own input, and a death declared
@@ -836,7 +948,7 @@ export class GossipCore {
   #runChecks(at: number, now: number): void {
     const slack = this.#awareness.scaleTimeout(this.config.probeTimeout);
     for (const c of [...this.#checks.values()]) {
-      const due = c.phase === 'direct' ? c.directDeadline : c.deadline;
+      const due = this.#checkDue(c);
       if (due > at) continue;
       if (now - due > slack) {
         c.phase = 'direct';
@@ -856,6 +968,19 @@ export class GossipCore {
       this.#log('info', `${c.kind} check of ${c.target} failed, no acks received`);
       if (c.kind === 'final') {
         if (c.suspicion !== undefined) this.#members.finalCheckFailed(c.target, c.suspicion, at);
+      } else if (c.kind === 'confirm') {
+        // Only the suspicion it was started for (not one refuted and renewed since).
+        if (c.suspicion !== undefined && this.#members.suspicion(c.target) === c.suspicion) {
+          this.#members.suspectNode(
+            {
+              type: MessageType.Suspect,
+              incarnation: c.incarnation,
+              node: c.target,
+              from: this.config.name,
+            },
+            at,
+          );
+        }
       } else {
         this.#members.suspectNode(
           {
@@ -876,6 +1001,8 @@ export class GossipCore {
     if (c.kind === 'final' && c.suspicion !== undefined) {
       this.#members.finalCheckPassed(c.target, c.suspicion, now);
     } else {
+      // 'confirm': the suspicion stays (its final check decides), but is not confirmed by
+      // us; the accused, told of the accusation, refutes.
       this.#log('info', `accusation of ${c.target} not confirmed: it answered`);
     }
   }
@@ -923,6 +1050,22 @@ export class GossipCore {
       // A reply carrying news we also have queued (a stale-news reply) says it once.
       .filter((b) => !own.some((o) => bytesEqual(o, b)));
     this.#emitPacket(to, [...own, ...extra]);
+  }
+
+  /**
+   * Sends messages to a member outside the probe loop (a check, a relayed ping), without
+   * piggybacked broadcasts. Such a member did not answer somebody's probe and is likely
+   * gone: each broadcast piggybacked on a packet to it would spend one of its few
+   * (retransmit-limited) transmissions on the void. memberlist piggybacks on every packet;
+   * with one expedited check per member and suspicion, each with k relayed pings, that
+   * starved news gossiped at the same time (a leave intent, in the simulation) of its
+   * audience.
+   */
+  #sendToAccused(to: string, msgs: readonly Message[]): void {
+    this.#emitPacket(
+      to,
+      msgs.map((m) => encodeMessage(m)),
+    );
   }
 
   #emitPacket(to: string, parts: readonly Uint8Array[]): void {
@@ -1024,7 +1167,7 @@ export class GossipCore {
           nack: m.nack,
           deadline: now + cfg.probeTimeout,
         });
-        this.#send(m.targetAddr, [this.#ping(seq, m.target)]);
+        this.#sendToAccused(m.targetAddr, [this.#ping(seq, m.target)]);
         return;
       }
       case MessageType.Ack: {
@@ -1050,6 +1193,8 @@ export class GossipCore {
       case MessageType.Nack: {
         const p = this.#probe;
         if (p !== undefined && p.seq === m.seq && p.phase === 'indirect') p.nacks++;
+        const t = this.#nackTally;
+        if (t !== undefined && t.seq === m.seq && ++t.received >= t.expected) this.#settleNacks();
         return;
       }
       case MessageType.Suspect:

@@ -38,7 +38,9 @@ export type Output =
   /**
    * Open a stream to `to`, write `request` (an encoded Ping), read one message back, and
    * call handleTcpPingReply(seq, reply | undefined) — undefined on any failure — before
-   * `deadline`. Ignoring it is allowed: at the deadline the core treats it as failed.
+   * `deadline`; when the connection was refused (ECONNREFUSED: nothing listens there),
+   * call tcpPingRefused(seq) instead. Ignoring it is allowed: at the deadline the core
+   * treats it as failed.
    */
   | {
       readonly type: 'tcp-ping';

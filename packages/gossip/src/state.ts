@@ -14,6 +14,13 @@
  *              from = node means a graceful leave ("left"), otherwise "dead" (failed);
  *              about ourselves it is refuted unless we are leaving.
  *
+ * Beyond memberlist, for faster detection with the same Lifeguard formula:
+ *   - a suspicion learnt from someone else is checked at once (StateHost.
+ *     expediteConfirmation): a failed probe is our independent confirmation, so the
+ *     timeout reaches its minimum within about one probe interval instead of waiting for
+ *     round-robin probes to happen upon the suspect;
+ *   - a failure, declared or learnt, is gossiped at once (StateHost.disseminateNow).
+ *
  * Beyond memberlist (so that a slow-but-alive member is never declared dead; see the
  * comments on each):
  *   - a suspicion does not turn into a death on its timer alone: the host runs a final
@@ -74,6 +81,13 @@ export interface StateHost {
   staleNews(to: string, node: string): void;
   /** A push-pull peer says `node` (alive to us) is dead at `incarnation`: verify it. */
   verifyAccusation(node: string, incarnation: number): void;
+  /**
+   * Someone else's accusation started `suspicion` of `node`: probe it now, out of the
+   * round-robin order, and confirm the suspicion (our own suspect message) if that fails.
+   */
+  expediteConfirmation(node: NodeRecord, suspicion: Suspicion): void;
+  /** A member was just marked failed: gossip the queued news now, not at the next tick. */
+  disseminateNow(): void;
 }
 
 export const SELF_VSN: Vsn = {
@@ -104,6 +118,17 @@ export function toMember(n: NodeRecord): Member {
     statusChangedAt: n.stateChange,
   };
 }
+
+/**
+ * Members expected to probe a suspect at once (an expedited confirmation) per
+ * confirmation Lifeguard expects (k = SuspicionMult − 2): enough that k failed probes
+ * reach the accuser well within the first probe intervals of the suspicion despite loss
+ * and the broadcast queue keeping only the newest news about a member; few enough that a
+ * suspicion in a large cluster does not bring every member's probe (and k relayed pings
+ * each) down on the suspect at once: a slow member resuming would face N − 2 of them.
+ * LAN (k = 2): 8 members, so every member of a cluster of ten.
+ */
+export const EXPEDITED_CONFIRMERS_PER_K = 4;
 
 function deadOrLeft(n: NodeRecord): boolean {
   return n.state === NodeState.Dead || n.state === NodeState.Left;
@@ -339,7 +364,20 @@ export class Membership {
     if (n - 2 < k) k = 0;
     const min = suspicionTimeout(cfg.suspicionMult, n, cfg.probeInterval);
     const max = cfg.suspicionMaxTimeoutMult * min;
-    this.#timers.set(s.node, new Suspicion(s.from, k, min, max, now));
+    const suspicion = new Suspicion(s.from, k, min, max, now);
+    this.#timers.set(s.node, suspicion);
+    // Someone else's accusation (not our own failed probe, nor a push-pull's suspicion,
+    // merged as ours): our own probe of the suspect is an independent confirmation, worth
+    // having now rather than when our round-robin reaches it (on average half a pass of
+    // N − 1 probe intervals away). Once per suspicion: a new one needs a new accusation.
+    // Not every member: EXPEDITED_CONFIRMERS_PER_K × k of the N − 2 others, on average.
+    if (s.from !== cfg.name && k > 0) {
+      const others = n - 2;
+      const wanted = EXPEDITED_CONFIRMERS_PER_K * k;
+      if (others <= wanted || cfg.rand(others) < wanted) {
+        this.#host.expediteConfirmation(state, suspicion);
+      }
+    }
   }
 
   /** memberlist's deadNode: from = node marks a graceful leave. `replyTo`: see suspectNode. */
@@ -368,6 +406,11 @@ export class Membership {
     state.state = d.node === d.from ? NodeState.Left : NodeState.Dead;
     state.stateChange = now;
     this.#event(state.state === NodeState.Left ? 'leave' : 'fail', state);
+    // A failure is news everyone is waiting for: each member spends one extra gossip
+    // round on it the moment it learns it, so it spreads at network speed (a few hops of
+    // gossipNodes fan-out) rather than one gossip interval per hop. Once per member and
+    // failure: a member already dead here returns above.
+    if (state.state === NodeState.Dead) this.#host.disseminateNow();
   }
 
   /**

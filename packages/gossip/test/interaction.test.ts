@@ -265,7 +265,7 @@ class Script {
   }
 }
 
-for (const file of ['probe.txt', 'suspicion.txt', 'verification.txt']) {
+for (const file of ['probe.txt', 'suspicion.txt', 'verification.txt', 'detection.txt']) {
   test(file, (t) => {
     const path = fileURLToPath(new URL(`../../testdata/${file}`, import.meta.url));
     const script = new Script();

@@ -79,18 +79,51 @@ test('an indirect ack counts as success', (t) => {
   t.is(a.healthScore(), 0);
 });
 
-test('no ack at all → suspect; missed nacks raise our health score', (t) => {
+test('no ack at all → suspect; missed nacks raise our health score a probe timeout later', (t) => {
   const a = withPeers('a', PEERS, quiet);
   const p = nextProbe(a);
   const outs = tickTo(a, p.at + 1000);
   t.is(a.member(p.target)!.status, 'suspect');
-  t.is(a.healthScore(), 3, 'three expected nacks, none received');
   t.true(outs.some((o) => o.type === 'log' && o.message.includes('no acks received')));
   const snap = a.queueSnapshot();
   t.true(
     snap.some((s) => s.name === p.target),
     'suspect message queued for gossip',
   );
+  // A relay nacks one probe timeout after our indirect ping reached it: a round trip after
+  // the deadline. The count waits for them (memberlist counts at the deadline).
+  t.is(a.healthScore(), 0, 'nacks may still come');
+  tickTo(a, p.at + 1500);
+  t.is(a.healthScore(), 3, 'three expected nacks, none received');
+});
+
+test('late nacks (after the probe deadline, within a probe timeout) still count', (t) => {
+  const a = withPeers('a', PEERS, quiet);
+  const p = nextProbe(a);
+  const ind = sent(a.tick(p.at + 500), MessageType.IndirectPing);
+  tickTo(a, p.at + 1000);
+  t.is(a.member(p.target)!.status, 'suspect');
+  a.handlePacket(ind[0]!.to, pkt({ type: MessageType.Nack, seq: p.seq }), p.at + 1004);
+  a.handlePacket(ind[1]!.to, pkt({ type: MessageType.Nack, seq: p.seq }), p.at + 1006);
+  tickTo(a, p.at + 1500);
+  t.is(a.healthScore(), 1, 'one of three nacks missing');
+});
+
+test('a refused TCP ping ends the probe at once (nothing listens: the process is gone)', (t) => {
+  const a = withPeers('a', PEERS, quiet);
+  const p = nextProbe(a);
+  const outs = a.tick(p.at + 500);
+  t.true(outs.some((o) => o.type === 'tcp-ping' && o.seq === p.seq));
+  a.tcpPingRefused(p.seq, p.at + 502);
+  t.is(a.member(p.target)!.status, 'suspect', 'at 502 ms, not at the 1 s deadline');
+  // The nacks still get their time: counted from the nominal deadline.
+  tickTo(a, p.at + 1499);
+  t.is(a.healthScore(), 0);
+  tickTo(a, p.at + 1500);
+  t.is(a.healthScore(), 3);
+  // A refusal for anything else (an old or unknown sequence number) is ignored.
+  a.tcpPingRefused(9_999, p.at + 1501);
+  t.is(a.healthScore(), 3);
 });
 
 test('nacks from all relays: the target is suspected, our health is unchanged', (t) => {
@@ -120,25 +153,31 @@ test('a successful TCP fallback prevents suspicion', (t) => {
 test('Lifeguard: a degraded node scales its probe interval and timeout', (t) => {
   const a = withPeers('a', PEERS, quiet);
   const p1 = nextProbe(a);
-  // The first probe fails (score 3 → multiplier 4); the next one starts in the same tick,
-  // because the interval was fixed when the first probe started.
+  // The first probe fails; the second starts at its deadline with the healthy timing and
+  // is answered; the first probe's missed nacks count one probe timeout after its deadline
+  // (score 3 → multiplier 4).
   const outs = tickTo(a, p1.at + 1000);
-  t.is(a.healthScore(), 3);
   const [ping2] = sent(outs, MessageType.Ping);
   t.truthy(ping2);
-  const p2 = { at: p1.at + 1000, seq: ping2!.msg.seq };
+  a.handlePacket(ping2!.to, ack(ping2!.msg.seq), p1.at + 1001);
+  tickTo(a, p1.at + 1500);
+  t.is(a.healthScore(), 3);
+  // The third probe starts one (healthy) interval after the second.
+  const [ping3] = sent(tickTo(a, p1.at + 2000), MessageType.Ping);
+  t.truthy(ping3);
+  const p3 = { at: p1.at + 2000, seq: ping3!.msg.seq };
   // Direct timeout is now 4 × 500 ms.
-  t.deepEqual(sent(tickTo(a, p2.at + 1999), MessageType.IndirectPing), []);
-  t.is(sent(a.tick(p2.at + 2000), MessageType.IndirectPing).length, 3);
+  t.deepEqual(sent(tickTo(a, p3.at + 1999), MessageType.IndirectPing), []);
+  t.is(sent(a.tick(p3.at + 2000), MessageType.IndirectPing).length, 3);
   // Relays nack: no penalty this time, and the probe lasts 4 × 1 s.
   for (const peer of PEERS)
-    a.handlePacket(peer, pkt({ type: MessageType.Nack, seq: p2.seq }), p2.at + 2100);
-  t.deepEqual(sent(tickTo(a, p2.at + 3999), MessageType.Ping), []);
-  const [ping3] = sent(a.tick(p2.at + 4000), MessageType.Ping);
-  t.truthy(ping3);
+    a.handlePacket(peer, pkt({ type: MessageType.Nack, seq: p3.seq }), p3.at + 2100);
+  t.deepEqual(sent(tickTo(a, p3.at + 3999), MessageType.Ping), []);
+  const [ping4] = sent(a.tick(p3.at + 4000), MessageType.Ping);
+  t.truthy(ping4);
   t.is(a.healthScore(), 3);
   // A success lowers the score by one.
-  a.handlePacket(ping3!.to, ack(ping3!.msg.seq), p2.at + 4001);
+  a.handlePacket(ping4!.to, ack(ping4!.msg.seq), p3.at + 4001);
   t.is(a.healthScore(), 2);
 });
 

@@ -6,10 +6,14 @@
  * - UDP: each 'udp' output is one SimNetwork message (delay, loss, duplication,
  *   reordering, partitions and isolation apply; loss applies to UDP only).
  * - TCP ('tcp-ping', 'push-pull'): a reliable request/reply with a sampled delay each way.
- *   If the link is blocked (partition, isolation) or the peer is down when the request or
- *   the reply would arrive, or the reply would arrive after the output's deadline, the
- *   exchange fails at its deadline (push-pull: pushPullFailed; tcp-ping: ignored, which the
- *   core treats as failed at its deadline).
+ *   A peer that is down (crashed, or stopped after a leave) while the link is open
+ *   refuses the connection: the refusal arrives after the two delays (tcp-ping:
+ *   tcpPingRefused; push-pull: pushPullFailed), as a host's kernel answers for a closed
+ *   port. If the link is blocked (partition, isolation), the peer goes down after
+ *   accepting, or the reply would arrive after the output's deadline, the exchange fails
+ *   at its deadline (push-pull: pushPullFailed; tcp-ping: ignored, which the core treats
+ *   as failed at its deadline). A paused peer accepts (its kernel does) and answers when
+ *   it resumes.
  * - Timers: one per node, at core.nextDeadline(), re-armed after every call.
  * - Crash: the node stops (its timers cancelled) and leaves the network (mail to it lost).
  * - Pause ("CPU-starved host", SIGSTOP): for D ms the node runs nothing: packets, stream
@@ -415,13 +419,16 @@ export class GossipSim {
         case 'tcp-ping':
           this.#tcp(n, o.to, o.request, o.deadline, (reply) => {
             // A failed TCP ping needs no call: the probe concludes at its deadline.
-            if (reply !== undefined)
+            if (reply === 'refused') {
+              this.#input(n, (now) => n.core.tcpPingRefused(o.seq, now));
+            } else if (reply !== undefined) {
               this.#input(n, (now) => n.core.handleTcpPingReply(o.seq, reply, now));
+            }
           });
           break;
         case 'push-pull':
           this.#tcp(n, o.to, o.request, o.deadline, (reply) => {
-            if (reply !== undefined) {
+            if (reply !== undefined && reply !== 'refused') {
               this.#input(n, (now) => n.core.handlePushPullReply(o.to, reply, now));
             } else {
               this.#input(n, (now) => n.core.pushPullFailed(o.to, o.join, now));
@@ -486,7 +493,8 @@ export class GossipSim {
   }
 
   /**
-   * A TCP request/reply from `n` to `to`. `done(reply)` runs when the reply arrives, or with
+   * A TCP request/reply from `n` to `to`. `done(reply)` runs when the reply arrives, with
+   * 'refused' when the peer is down and the link open (after the two delays), or with
    * undefined at the deadline when the exchange failed.
    */
   #tcp(
@@ -494,7 +502,7 @@ export class GossipSim {
     to: string,
     request: Uint8Array,
     deadline: number,
-    done: (reply: Uint8Array | undefined) => void,
+    done: (reply: Uint8Array | 'refused' | undefined) => void,
   ): void {
     this.tcpExchanges++;
     const from = n.name;
@@ -511,6 +519,19 @@ export class GossipSim {
       this.net.blockedBy(a, b) === undefined;
     const d1 = sampleDelay(this.#tcpDelay, this.#tcpRng.float());
     const d2 = sampleDelay(this.#tcpDelay, this.#tcpRng.float());
+    const peerDown = this.nodes.get(to)?.status !== 'running';
+    const linkOpen = (a: string, b: string): boolean =>
+      this.net.isRegistered(a) && this.net.blockedBy(a, b) === undefined;
+    if (peerDown && linkOpen(from, to) && this.net.blockedBy(to, from) === undefined) {
+      this.clock.setTimeout(() => {
+        if (finished || !this.net.isRegistered(from)) return;
+        finished = true;
+        this.clock.clearTimeout(fail);
+        if (this.#traceNet) this.#record('tcp.refused', `${from}->${to}`);
+        done('refused');
+      }, d1 + d2);
+      return;
+    }
     if (!open(from, to)) return;
     this.clock.setTimeout(() => {
       const peer = this.nodes.get(to);

@@ -236,10 +236,21 @@ export const crash: Scenario = (ctx, o = {}) => {
   });
   const crashedAt = sim.clock.now();
   mon.crash(victim);
-  sim.run(1_000);
+  const timeline = new DetectionTimeline(
+    sim,
+    victim,
+    all.filter((n) => n !== victim && n !== leaver),
+  );
+  sim.runUntil(() => {
+    timeline.observe();
+    return false;
+  }, 1_000);
   sim.leave(leaver);
   const survivors = () => all.filter((n) => n !== victim && n !== leaver);
-  const ok = sim.runUntil(() => survivors().every((n) => detected.has(n)), bound.bound + 1_000);
+  const ok = sim.runUntil(() => {
+    timeline.observe();
+    return survivors().every((n) => detected.has(n));
+  }, bound.bound + 1_000);
   const late = survivors().filter(
     (n) => !detected.has(n) || detected.get(n)! - crashedAt > bound.bound,
   );
@@ -263,10 +274,74 @@ export const crash: Scenario = (ctx, o = {}) => {
     firstDetectMs: Math.min(...times),
     medianDetectMs: median(times),
     allDetectMs: Math.max(...times),
+    ...timeline.metrics(crashedAt),
     suspicionMinMs: bound.suspicionMin,
     convergeMs: converge,
   });
 };
+
+/**
+ * Where a crash's detection time goes, observed from the cores after every simulation
+ * event: the first suspicion (a failed probe), every survivor suspecting (or having
+ * declared) the victim, and, at the first accuser, each Lifeguard confirmation and the
+ * deadline it reached.
+ */
+class DetectionTimeline {
+  readonly #sim: GossipSim;
+  readonly #victim: string;
+  readonly #observers: readonly string[];
+  #firstSuspect: number | undefined;
+  #accuser: string | undefined;
+  #allSuspect: number | undefined;
+  readonly #confirmedAt: number[] = [];
+  #deadline: number | undefined;
+  #accuserStart: number | undefined;
+
+  constructor(sim: GossipSim, victim: string, observers: readonly string[]) {
+    this.#sim = sim;
+    this.#victim = victim;
+    this.#observers = observers;
+  }
+
+  observe(): void {
+    const now = this.#sim.clock.now();
+    if (this.#allSuspect === undefined) {
+      let all = true;
+      for (const o of this.#observers) {
+        const n = this.#sim.node(o);
+        if (n.status !== 'running' || n.leaving) continue;
+        const s = n.core.member(this.#victim)?.status;
+        const accused = s === 'suspect' || s === 'dead';
+        if (accused && this.#firstSuspect === undefined) {
+          this.#firstSuspect = now;
+          this.#accuser = o;
+          this.#accuserStart = now;
+        }
+        if (!accused) all = false;
+      }
+      if (all) this.#allSuspect = now;
+    }
+    if (this.#accuser === undefined) return;
+    const s = this.#sim.node(this.#accuser).core.suspicionOf(this.#victim);
+    if (s === undefined) return;
+    while (this.#confirmedAt.length < s.confirmations) this.#confirmedAt.push(now);
+    this.#deadline = s.deadline;
+  }
+
+  metrics(crashedAt: number): Record<string, number> {
+    const rel = (x: number | undefined): number => (x === undefined ? NaN : x - crashedAt);
+    return {
+      firstSuspectMs: rel(this.#firstSuspect),
+      allSuspectMs: rel(this.#allSuspect),
+      confirm1Ms: rel(this.#confirmedAt[0]),
+      confirm2Ms: rel(this.#confirmedAt[1]),
+      accuserTimeoutMs:
+        this.#deadline === undefined || this.#accuserStart === undefined
+          ? NaN
+          : this.#deadline - this.#accuserStart,
+    };
+  }
+}
 
 // =======================================================================================
 // (3) A slow member (CPU-starved, SIGSTOP-like pauses) is never declared dead.
