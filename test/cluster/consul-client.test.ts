@@ -6,28 +6,10 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import Consul from 'consul';
+import { eventually } from '../helpers/wait.js';
 import { TrellisCluster } from '@trellis/testkit';
 
 const CLI = fileURLToPath(new URL('../../../cmd/trellis/bin/trellis.js', import.meta.url));
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test.serial(
   'the npm consul client: catalog, health, sessions, locks, txn and events on a cluster',

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Consul from 'consul';
+import { eventually } from '../helpers/wait.js';
 import { TrellisCluster, type TrellisAgent } from '@trellis/testkit';
 
 /** test/dist/cluster/ → cmd/trellis/bin/trellis.js */
@@ -58,25 +59,6 @@ function cli(
     p.on('error', reject);
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function cluster(t: { teardown(fn: () => Promise<void>): void }): Promise<TrellisCluster> {

@@ -16,6 +16,7 @@
  * X-Consul-LastContact headers, no X-Consul-Index) — and never blocking.
  */
 import {
+  KV_OPS,
   MessageType,
   TXN_KV_VERBS,
   type DirEntry,
@@ -43,15 +44,8 @@ export const MAX_TXN_OPS = 64;
  */
 export const DEFAULT_TXN_MAX_REQ_LEN = 512 * 1024;
 
-const WRITE_VERBS: ReadonlySet<string> = new Set([
-  'set',
-  'delete',
-  'delete-cas',
-  'delete-tree',
-  'cas',
-  'lock',
-  'unlock',
-]);
+/** The verbs that write: exactly the KV endpoint's operations. */
+const WRITE_VERBS: ReadonlySet<string> = new Set(KV_OPS);
 
 /** One decoded KV operation, in the API's shape (Consul's api.KVTxnOp). */
 interface KVTxnOp {
