@@ -171,11 +171,12 @@ export function goAnswer(ctx: Ctx, value: unknown): Answer {
     return { kind: 'bytes', body: value.body, contentType: 'application/json' };
   }
   const body = Buffer.from(encodeGo(value, qhas(ctx.query, 'pretty')), 'utf8');
-  ANSWERS.builds++;
+  const answers = answerCache(ctx.backend.store);
+  answers.builds++;
   const pending = PENDING.get(ctx);
   if (pending !== undefined) {
     PENDING.delete(ctx);
-    ANSWERS.set(pending.key, { ...pending, body });
+    answers.set(pending.key, { ...pending, body });
   }
   return { kind: 'bytes', body, contentType: 'application/json' };
 }
@@ -653,11 +654,10 @@ export function applyFilter<T>(
  * thousand Prometheus, Traefik or blocking-query clients asking for /v1/health/service/web
  * cost one build and one encoding per change instead of one each. An entry is valid only for
  * the store's `lastIndex` it was built at, so any applied write retires it; entries are
- * evicted least-recently-used past {@link ANSWER_CACHE_BYTES}. Small answers are not kept:
- * building them costs less than the bookkeeping.
+ * evicted least-recently-used past {@link ANSWER_CACHE_BYTES}. Small answers are kept too:
+ * ten thousand blocking readers woken by one change each save a build, whatever its size.
  */
 export const ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
-export const ANSWER_CACHE_MIN_BYTES = 4096;
 /** Query parameters that do not change an answer's bytes. */
 const NOT_IN_KEY = new Set(['index', 'wait', 'stale', 'consistent', 'cached', 'token']);
 
@@ -689,7 +689,7 @@ class AnswerCache {
   }
 
   set(key: string, e: CachedAnswer): void {
-    if (e.body.length < ANSWER_CACHE_MIN_BYTES || e.body.length > ANSWER_CACHE_BYTES / 4) return;
+    if (e.body.length > ANSWER_CACHE_BYTES / 4) return;
     const old = this.#entries.get(key);
     if (old !== undefined) {
       if (old.version > e.version) return;
@@ -714,8 +714,15 @@ class AnswerCache {
   }
 }
 
-/** One per process, like the store it caches answers of. */
-export const ANSWERS = new AnswerCache();
+/** One cache per store: an entry's version is only meaningful for the store that built it. */
+const CACHES = new WeakMap<StateStore, AnswerCache>();
+
+/** The answer cache of `store` (created on first use). */
+export function answerCache(store: StateStore): AnswerCache {
+  let c = CACHES.get(store);
+  if (c === undefined) CACHES.set(store, (c = new AnswerCache()));
+  return c;
+}
 
 function answerKey(ctx: Ctx): string {
   const parts: string[] = [];
@@ -725,7 +732,7 @@ function answerKey(ctx: Ctx): string {
   return `${ctx.path}?${parts.join('&')}`;
 }
 
-/** An answer taken from {@link ANSWERS}: {@link goAnswer} sends its bytes as they are. */
+/** An answer taken from {@link answerCache}: {@link goAnswer} sends its bytes as they are. */
 class EncodedAnswer {
   constructor(readonly body: Buffer) {}
 }
@@ -735,7 +742,7 @@ const PENDING = new WeakMap<Ctx, { key: string; version: number; index: number }
 
 /**
  * A blocking read of catalog state (see blockingRead), with the X-Consul-* headers set. A read
- * without a watch (non-blocking, or after a wake) is answered from {@link ANSWERS}, built and
+ * without a watch (non-blocking, or after a wake) is answered from {@link answerCache}, built and
  * encoded there first if the store moved since; a first blocking read that already has a
  * newer index returns its value, and {@link goAnswer} caches the encoding. Callers hand the
  * result to goAnswer untouched.
@@ -746,6 +753,7 @@ export async function catalogRead<T>(
   query: (store: StateStore, ws: WatchSet | undefined) => QueryResult<T>,
 ): Promise<T> {
   const key = answerKey(ctx);
+  const answers = answerCache(ctx.backend.store);
   const q = guarded(query);
   let hit: CachedAnswer | undefined;
   let version = -1;
@@ -754,13 +762,13 @@ export async function catalogRead<T>(
     if (ws === undefined) {
       // A read without a watch is the answer: take it from the cache, or build, encode and
       // cache it now, so readers woken in the same turn find it.
-      let cached = ANSWERS.get(key, store.lastIndex);
+      let cached = answers.get(key, store.lastIndex);
       if (cached === undefined) {
         const r = q(store, undefined);
         const body = Buffer.from(encodeGo(r.value, qhas(ctx.query, 'pretty')), 'utf8');
-        ANSWERS.builds++;
+        answers.builds++;
         cached = { version: store.lastIndex, index: r.index, body };
-        ANSWERS.set(key, cached);
+        answers.set(key, cached);
       }
       hit = cached;
       return { index: cached.index, value: undefined as T };

@@ -1,7 +1,7 @@
 // The shared answer cache of catalog and health reads: a hit only at the store state the
 // answer was built at, never across different queries, and every write retires it.
 import test from 'ava';
-import { ANSWERS } from '../../src/http/catalog.js';
+import { answerCache } from '../../src/http/catalog.js';
 import { serve } from './helpers.js';
 
 async function register(
@@ -26,7 +26,7 @@ test.serial(
     const s = await serve(t.teardown);
     for (let i = 0; i < 40; i++) await register(s, `n${i}`, 'passing');
     const first = await s.call('GET', '/v1/health/service/web');
-    t.true(first.text.length > 4096, 'big enough to be cached');
+    const ANSWERS = answerCache(s.backend.store);
     const hits = ANSWERS.hits;
     const again = await s.call('GET', '/v1/health/service/web?stale');
     t.is(again.text, first.text);
@@ -47,11 +47,12 @@ test.serial(
   },
 );
 
-test.serial('parked readers woken by one change share one build of the answer', async (t) => {
+test('parked readers woken by one change share one build of the answer', async (t) => {
   const s = await serve(t.teardown);
   for (let i = 0; i < 40; i++) await register(s, `n${i}`, 'passing');
   const first = await s.call('GET', '/v1/health/service/web');
   const index = String(first.headers['x-consul-index']);
+  const ANSWERS = answerCache(s.backend.store);
   const builds = ANSWERS.builds;
   const parked = Array.from({ length: 20 }, () =>
     s.call('GET', `/v1/health/service/web?index=${index}&wait=30s`),
@@ -63,4 +64,26 @@ test.serial('parked readers woken by one change share one build of the answer', 
   // parked may build one more); every other reader takes the cached bytes.
   const n = ANSWERS.builds - builds;
   t.true(n <= 2, `woken readers built the answer ${n} times`);
+});
+
+test('each store has its own cache: two agents at the same index never share answers', async (t) => {
+  const a = await serve(t.teardown);
+  const b = await serve(t.teardown);
+  await register(a, 'only-in-a', 'passing');
+  await register(b, 'only-in-b', 'passing');
+  t.is(a.backend.store.lastIndex, b.backend.store.lastIndex);
+  const fromA = (await a.call('GET', '/v1/health/service/web')).json() as Array<{
+    Node: { Node: string };
+  }>;
+  const fromB = (await b.call('GET', '/v1/health/service/web')).json() as Array<{
+    Node: { Node: string };
+  }>;
+  t.deepEqual(
+    fromA.map((x) => x.Node.Node),
+    ['only-in-a'],
+  );
+  t.deepEqual(
+    fromB.map((x) => x.Node.Node),
+    ['only-in-b'],
+  );
 });
