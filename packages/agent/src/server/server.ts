@@ -76,6 +76,7 @@ import { compileGoRegexp } from '../http/filter/index.js';
 import type { AgentLogger } from '../log.js';
 import { ArchiveError, readArchive, writeArchive } from './archive.js';
 import { StoreStateMachine } from './fsm.js';
+import { Waiters } from '../waiters.js';
 import { loadOrCreateNodeId, raftIdOf } from './ids.js';
 
 export interface ServerOptions {
@@ -197,7 +198,7 @@ export class Server implements Backend {
   /** Leader only: session ID → its TTL timer. */
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>();
   readonly #events: UserEventInfo[] = [];
-  readonly #eventWaiters = new Set<() => void>();
+  readonly #eventWaiters = new Waiters();
   #closed = false;
   #leaving = false;
   #resolveStopped!: () => void;
@@ -1336,7 +1337,7 @@ export class Server implements Backend {
     }
     this.#events.push(ev);
     if (this.#events.length > EVENT_BUFFER) this.#events.shift();
-    for (const fn of [...this.#eventWaiters]) fn();
+    this.#eventWaiters.wake();
   }
 
   /**
@@ -1359,18 +1360,7 @@ export class Server implements Backend {
   }
 
   waitEvent(signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (fired: boolean): void => {
-        this.#eventWaiters.delete(onEvent);
-        signal.removeEventListener('abort', onAbort);
-        resolve(fired);
-      };
-      const onEvent = (): void => done(true);
-      const onAbort = (): void => done(false);
-      this.#eventWaiters.add(onEvent);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#eventWaiters.wait(signal);
   }
 
   // ------------------------------------------------------------------ leave / close

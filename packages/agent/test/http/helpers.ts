@@ -5,6 +5,7 @@
  * that shows status, headers and bytes exactly as sent.
  */
 import { randomUUID } from 'node:crypto';
+import { Waiters } from '../../src/waiters.js';
 import { request } from 'node:http';
 import { StateStore, MessageType, type Command, type Session } from '@trellis/state';
 import {
@@ -195,7 +196,7 @@ export class DirectBackend implements Backend {
 
   /** Events "gossiped": delivered to this agent's own buffer at once, in order. */
   readonly eventLog: UserEventInfo[] = [];
-  readonly #eventWaiters = new Set<() => void>();
+  readonly #eventWaiters = new Waiters();
   fireEvent(req: FireEventRequest): Promise<UserEventInfo> {
     return settle(() => {
       if (this.fail !== undefined) throw this.fail;
@@ -210,7 +211,7 @@ export class DirectBackend implements Backend {
         LTime: this.eventLog.length + 1,
       };
       this.eventLog.push(ev);
-      for (const fn of [...this.#eventWaiters]) fn();
+      this.#eventWaiters.wake();
       return ev;
     });
   }
@@ -218,18 +219,7 @@ export class DirectBackend implements Backend {
     return this.eventLog;
   }
   waitEvent(signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (fired: boolean): void => {
-        this.#eventWaiters.delete(onEvent);
-        signal.removeEventListener('abort', onAbort);
-        resolve(fired);
-      };
-      const onEvent = (): void => done(true);
-      const onAbort = (): void => done(false);
-      this.#eventWaiters.add(onEvent);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#eventWaiters.wait(signal);
   }
 
   /** Writes a KV entry directly (test setup). */
