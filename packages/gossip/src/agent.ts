@@ -357,6 +357,21 @@ export class GossipAgent {
     this.#call((c, now) => c.userEvent(name, bytes, now));
   }
 
+  /**
+   * serf's force-leave: marks a failed member "left" and gossips a leave intent on its
+   * behalf. Returns false when the member is unknown here or not failed.
+   */
+  forceLeave(name: string): boolean {
+    this.#assertOpen();
+    let done = false;
+    this.#call((c, now) => {
+      const r = c.forceLeave(name, now);
+      done = r.done;
+      return r.outputs;
+    });
+    return done;
+  }
+
   /** Replaces our tags (peers see an 'update'). */
   setTags(tags: Tags): void {
     this.#assertOpen();

@@ -285,6 +285,25 @@ export class GossipCore {
     return this.#flush();
   }
 
+  /**
+   * serf's RemoveFailedNode (`force-leave`): a member that failed is marked "left" here and a
+   * leave intent is gossiped on its behalf, so every member (and the leader's catalog) treats
+   * it as gone for good. Returns false when `name` is unknown or not failed (an alive member
+   * would refute the intent; a left one has nothing to do).
+   */
+  forceLeave(name: string, now: number): { readonly outputs: Output[]; readonly done: boolean } {
+    now = this.#enter(now);
+    const state = this.#members.get(name);
+    if (state === undefined || state.state !== NodeState.Dead) {
+      return { outputs: this.#flush(), done: false };
+    }
+    this.#members.deadNode(
+      { type: MessageType.Dead, incarnation: state.incarnation, node: name, from: name },
+      now,
+    );
+    return { outputs: this.#flush(), done: true };
+  }
+
   /** Replaces our tags; announced with a higher incarnation (peers see an 'update'). */
   setTags(tags: Tags, now: number): Output[] {
     now = this.#enter(now);

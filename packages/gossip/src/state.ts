@@ -390,7 +390,18 @@ export class Membership {
       return;
     }
     this.#timers.delete(d.node);
-    if (deadOrLeft(state)) return;
+    if (deadOrLeft(state)) {
+      // A leave intent for a member already failed (serf's force-leave, sent on its behalf by
+      // an operator, or a late copy of its own): it left. Spread it so every member agrees.
+      if (state.state === NodeState.Dead && d.node === d.from && state.name !== cfg.name) {
+        this.#broadcast(d.node, d);
+        state.incarnation = d.incarnation;
+        state.state = NodeState.Left;
+        state.stateChange = now;
+        this.#event('leave', state);
+      }
+      return;
+    }
     if (state.name === cfg.name) {
       if (!this.#left) {
         this.refute(state, d.incarnation);

@@ -86,6 +86,46 @@ test('a graceful leave is seen as left, not failed', (t) => {
   t.is(c.view('n0')['n7'], undefined);
 });
 
+test('force-leave turns a failed member into a left one everywhere; alive and unknown members are refused', (t) => {
+  const c = converged(5);
+  t.true(c.runUntil(() => c.agree(allAlive(NAMES)), 30_000));
+  c.run(2_000);
+  c.stop('n5');
+  const others = NAMES.filter((n) => n !== 'n5');
+  t.true(c.runUntil(() => c.agree({ ...allAlive(others), n5: 'dead' }), 60_000));
+  let aliveRefused = true;
+  c.do('n2', (core, now) => {
+    const r = core.forceLeave('n3', now);
+    aliveRefused = !r.done;
+    return r.outputs;
+  });
+  t.true(aliveRefused, 'an alive member cannot be forced out');
+  let unknownRefused = true;
+  c.do('n2', (core, now) => {
+    const r = core.forceLeave('nobody', now);
+    unknownRefused = !r.done;
+    return r.outputs;
+  });
+  t.true(unknownRefused);
+  let done = false;
+  c.do('n2', (core, now) => {
+    const r = core.forceLeave('n5', now);
+    done = r.done;
+    return r.outputs;
+  });
+  t.true(done);
+  t.true(
+    c.runUntil(() => c.agree({ ...allAlive(others), n5: 'left' }), 10_000),
+    JSON.stringify(c.view('n0')),
+  );
+  for (const n of others) {
+    t.true(c.node(n).events.includes('fail n5'), n);
+    t.true(c.node(n).events.includes('leave n5'), n);
+  }
+  // No one else was disturbed by it.
+  t.true(c.agree({ ...allAlive(others), n5: 'left' }));
+});
+
 test('a user event reaches every member exactly once', (t) => {
   const c = converged(4);
   t.true(c.runUntil(() => c.agree(allAlive(NAMES)), 30_000));
