@@ -47,3 +47,31 @@ export function parseGoDuration(text: string): number | undefined {
   }
   return (sign * totalNs) / 1e6;
 }
+
+const NS_PER = { us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n } as const;
+
+/** `whole.fraction` of `v / unit`, without trailing zeros (Go's fmtFrac). */
+function withFraction(v: bigint, unit: bigint): string {
+  const whole = v / unit;
+  const rem = v % unit;
+  if (rem === 0n) return `${whole}`;
+  const digits = unit.toString().length - 1;
+  return `${whole}.${rem.toString().padStart(digits, '0').replace(/0+$/, '')}`;
+}
+
+/** Milliseconds as Go's time.Duration.String() prints them ("500ms", "1.5s", "1m30s", "1h0m0s"). */
+export function formatGoDuration(ms: number): string {
+  let ns = BigInt(Math.round(ms * 1e6));
+  if (ns === 0n) return '0s';
+  const sign = ns < 0n ? '-' : '';
+  if (ns < 0n) ns = -ns;
+  if (ns < NS_PER.us) return `${sign}${ns}ns`;
+  if (ns < NS_PER.ms) return `${sign}${withFraction(ns, NS_PER.us)}µs`;
+  if (ns < NS_PER.s) return `${sign}${withFraction(ns, NS_PER.ms)}ms`;
+  const hours = ns / (60n * NS_PER.m);
+  const minutes = (ns / NS_PER.m) % 60n;
+  const seconds = withFraction(ns % NS_PER.m, NS_PER.s);
+  if (hours > 0n) return `${sign}${hours}h${minutes}m${seconds}s`;
+  if (minutes > 0n) return `${sign}${minutes}m${seconds}s`;
+  return `${sign}${seconds}s`;
+}
