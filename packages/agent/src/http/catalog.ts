@@ -601,12 +601,12 @@ function filterRefused(e: unknown): unknown {
  * filter). A refused expression is 400 with the filter module's (Consul's) text, whether it is
  * refused at compile time or by the predicate on the first value that shows the error.
  */
-export function compileQueryFilter(q: Query, schema: FilterSchema): Predicate | undefined {
+export function compileQueryFilter(q: Query, schema?: FilterSchema): Predicate | undefined {
   const expr = qget(q, 'filter');
   if (expr === '') return undefined;
   let keep: Predicate;
   try {
-    keep = compileFilter(expr, { schema });
+    keep = compileFilter(expr, schema === undefined ? {} : { schema });
   } catch (e) {
     throw filterRefused(e);
   }
@@ -910,7 +910,7 @@ const at = (parent: At, name: string, struct = parent.struct): At => ({
   path: parent.path === '' ? name : `${parent.path}.${name}`,
 });
 
-function jsonKind(v: unknown): string {
+export function jsonKind(v: unknown): string {
   if (Array.isArray(v)) return 'array';
   switch (typeof v) {
     case 'string':
@@ -998,7 +998,7 @@ function getPlainMap(o: Obj, name: string, parent: At, goType: string): PlainMap
  * The body as Consul's decodeBody sees it: empty is Go's "EOF", `null` decodes to nothing, a
  * non-object is a type error on the request struct; else a JSON object.
  */
-function decodeBody(body: Uint8Array, struct: string): Obj {
+export function decodeBody(body: Uint8Array, struct: string): Obj {
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   if (text.trim() === '') throw badRequest('Request decode failed: EOF');
   let v: unknown;
@@ -1198,13 +1198,13 @@ function quoteRune(c: string): string {
 }
 
 /** go-multierror's default text for a non-empty list. */
-function multiError(errs: readonly string[]): string {
+export function multiError(errs: readonly string[]): string {
   if (errs.length === 1) return `1 error occurred:\n\t* ${errs[0]}\n\n`;
   return `${errs.length} errors occurred:\n\t${errs.map((e) => `* ${e}`).join('\n\t')}\n\n`;
 }
 
 /** Consul's ipaddr.IsAny: the unspecified address in any spelling. */
-function isAnyAddress(a: string): boolean {
+export function isAnyAddress(a: string): boolean {
   return a === '0.0.0.0' || a === '::' || a === '[::]';
 }
 
@@ -1256,7 +1256,7 @@ function positiveDuration(v: unknown): boolean {
  * Catalog.Register fills an empty check Type from its definition (HealthCheck.CheckType().Type()):
  * the first kind whose fields are set, in Consul's order.
  */
-function checkTypeOf(d: PlainMap): string {
+export function checkTypeOf(d: PlainMap): string {
   const str = (name: string): boolean => {
     const v = field(d, name);
     return typeof v === 'string' && v !== '';
