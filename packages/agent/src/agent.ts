@@ -1,11 +1,22 @@
 /**
- * An agent process: the server (Raft replica, RPC, gossip) and the HTTP API in front of it.
- * Client agents (gossip, local services and checks, forwarding to servers) are not built
- * yet; `Agent.start` refuses a non-server configuration with a message saying so.
+ * An agent process. A server agent is a Raft replica of the state store (server/server.ts);
+ * a client agent is a gossip member that reaches the servers over RPC (client/client.ts).
+ * Both own the node's services and checks (local/agent.ts: local state, check runners,
+ * anti-entropy) and serve the HTTP API: a server answers from its replica, a client answers
+ * the agent endpoints itself and forwards the rest to a server.
  */
 import type { PresetName } from '@trellis/gossip';
+import { Client } from './client/client.js';
 import type { RuntimeConfig } from './config/schema.js';
+import type { AgentApi } from './http/backend.js';
 import { startHttpApi } from './http/index.js';
+import { LocalAgent } from './local/agent.js';
+import {
+  DefinitionError,
+  parseCheckDefinition,
+  parseServiceDefinition,
+} from './local/definition.js';
+import type { CheckDefinition, LocalService } from './local/types.js';
 import type { AgentLogger } from './log.js';
 import { Server } from './server/server.js';
 
@@ -15,67 +26,181 @@ export interface AgentOptions {
   readonly logger: AgentLogger;
   /** Gossip timing preset (default 'lan'). */
   readonly gossipPreset?: PresetName;
+  /** Anti-entropy timings (tests shorten them). */
+  readonly syncIntervalMs?: number;
+  readonly syncRetryMinMs?: number;
+  readonly reapIntervalMs?: number;
 }
 
 export class AgentStartError extends Error {
   override readonly name = 'AgentStartError';
 }
 
+type Http = { url: string; port: number; close(): Promise<void> };
+
+/** Parses the config file's service and check definitions (a bad one stops the start). */
+function configDefinitions(
+  cfg: RuntimeConfig,
+  local: LocalAgent,
+): {
+  services: { service: LocalService; checks: CheckDefinition[] }[];
+  checks: CheckDefinition[];
+} {
+  const services: { service: LocalService; checks: CheckDefinition[] }[] = [];
+  const checks: CheckDefinition[] = [];
+  const used = new Set<number>();
+  cfg.services.forEach((raw, i) => {
+    try {
+      const p = parseServiceDefinition(raw, local.definitionContext(used, 'local'));
+      services.push({ service: p.service, checks: p.checks });
+      if (p.sidecar) {
+        services.push({ service: p.sidecar.service, checks: p.sidecar.checks });
+        used.add(p.sidecar.service.Port);
+      }
+    } catch (e) {
+      if (e instanceof DefinitionError) {
+        throw new AgentStartError(`services[${i}]: ${e.message}`);
+      }
+      throw e;
+    }
+  });
+  const ids = new Set(services.map((s) => s.service.ID));
+  cfg.checks.forEach((raw, i) => {
+    try {
+      checks.push(
+        parseCheckDefinition(raw, {
+          ...local.checkDefinitionContext('local'),
+          serviceExists: (id) => ids.has(id) || local.service(id) !== undefined,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof DefinitionError) throw new AgentStartError(`checks[${i}]: ${e.message}`);
+      throw e;
+    }
+  });
+  return { services, checks };
+}
+
 export class Agent {
-  readonly #http: { url: string; port: number; close(): Promise<void> } | null;
+  readonly #http: Http | null;
   readonly #log: AgentLogger;
   #fatal: Error | null = null;
   /** Resolves when the agent has stopped (shutdown, leave, or a fatal error). */
   readonly done: Promise<void>;
 
   private constructor(
-    readonly server: Server,
-    http: { url: string; port: number; close(): Promise<void> } | null,
+    readonly server: Server | null,
+    readonly client: Client | null,
+    readonly local: LocalAgent,
+    http: Http | null,
     log: AgentLogger,
   ) {
     this.#http = http;
     this.#log = log;
-    this.done = server.stopped.then(() => this.#http?.close());
+    const stopped = server ? server.stopped : (client as Client).stopped;
+    this.done = stopped.then(async () => {
+      local.stop();
+      await this.#http?.close();
+    });
   }
 
   static async start(o: AgentOptions): Promise<Agent> {
     const cfg = o.config;
-    if (!cfg.server) {
-      throw new AgentStartError(
-        'client agents are not built yet: run a server (-server, with -bootstrap-expect or -bootstrap) or -dev',
-      );
-    }
     let fatal: Error | null = null;
-    const server = await Server.start({
-      config: cfg,
-      logger: o.logger,
-      version: o.version,
-      ...(o.gossipPreset === undefined ? {} : { gossipPreset: o.gossipPreset }),
-      onFatal: (e) => {
-        fatal = e;
+    let localRef: LocalAgent | null = null;
+    const localServices = (): LocalService[] => localRef?.services() ?? [];
+    let server: Server | null = null;
+    let client: Client | null = null;
+    if (cfg.server) {
+      server = await Server.start({
+        config: cfg,
+        logger: o.logger,
+        version: o.version,
+        localServices,
+        ...(o.gossipPreset === undefined ? {} : { gossipPreset: o.gossipPreset }),
+        onFatal: (e) => {
+          fatal = e;
+        },
+      });
+    } else {
+      client = await Client.start({
+        config: cfg,
+        logger: o.logger,
+        version: o.version,
+        localServices,
+        ...(o.gossipPreset === undefined ? {} : { gossipPreset: o.gossipPreset }),
+      });
+    }
+    const role = (server ?? client) as Server | Client;
+    const address = server ? server.advertiseAddress : (client as Client).address;
+    const local = new LocalAgent({
+      identity: {
+        node: cfg.node_name,
+        id: role.nodeId,
+        address,
+        datacenter: cfg.datacenter,
+        taggedAddresses: {
+          lan: address,
+          lan_ipv4: address,
+          wan: address,
+          wan_ipv4: address,
+        },
+        meta: { ...cfg.node_meta, 'consul-network-segment': '' },
       },
+      dataDir: cfg.data_dir,
+      catalog: server ? server.localCatalog() : (client as Client).catalog(),
+      logger: o.logger.child({ name: 'agent.local' }),
+      clusterSize: () => role.clusterSize(),
+      enableScriptChecks: cfg.enable_script_checks,
+      sidecarPorts: { min: cfg.ports.sidecar_min_port, max: cfg.ports.sidecar_max_port },
+      syncIntervalMs: o.syncIntervalMs ?? cfg.ae_interval,
+      checkUpdateIntervalMs: cfg.check_update_interval,
+      ...(o.syncRetryMinMs === undefined ? {} : { syncRetryMinMs: o.syncRetryMinMs }),
+      ...(o.reapIntervalMs === undefined ? {} : { reapIntervalMs: o.reapIntervalMs }),
     });
-    let http: Agent['httpInfo'] = null;
+    localRef = local;
+    let http: Http | null = null;
     try {
+      local.start(configDefinitions(cfg, local));
+      const api: AgentApi = {
+        nodeName: cfg.node_name,
+        datacenter: cfg.datacenter,
+        isServer: cfg.server,
+        local,
+        members: () => role.members(),
+        self: () => role.self(),
+        leave: async () => {
+          local.stop();
+          await role.leave();
+        },
+        join: (addrs) => role.join(addrs),
+        forceLeave: (node) => Promise.resolve(role.forceLeave(node)),
+        fireEvent: (r) => role.fireEvent(r),
+        events: () => role.events(),
+        waitEvent: (s) => role.waitEvent(s),
+      };
       if (cfg.ports.http >= 0) {
         http = await startHttpApi(server, {
           host: cfg.client_addr,
           port: cfg.ports.http,
           logger: o.logger.child({ name: 'agent.http' }),
+          agent: api,
+          ...(client ? { forward: client.forward.bind(client) } : {}),
         });
       }
     } catch (e) {
-      await server.close();
+      local.stop();
+      await role.close();
       throw e;
     }
-    const agent = new Agent(server, http, o.logger);
-    void server.stopped.then(() => {
+    const agent = new Agent(server, client, local, http, o.logger);
+    void role.stopped.then(() => {
       agent.#fatal = fatal;
     });
     return agent;
   }
 
-  get httpInfo(): { url: string; port: number; close(): Promise<void> } | null {
+  get httpInfo(): Http | null {
     return this.#http;
   }
 
@@ -87,14 +212,16 @@ export class Agent {
   /** Stops without leaving the cluster (Consul's default for servers on SIGINT/SIGTERM). */
   async shutdown(): Promise<void> {
     this.#log.info({}, 'agent: shutting down');
+    this.local.stop();
     await this.#http?.close();
-    await this.server.close();
+    await (this.server ?? this.client)?.close();
     await this.done;
   }
 
   /** Leaves the cluster gracefully, then stops. */
   async leave(): Promise<void> {
-    await this.server.leave();
+    this.local.stop();
+    await (this.server ?? this.client)?.leave();
     await this.done;
   }
 }

@@ -454,14 +454,24 @@ export interface ClusterOptions {
   readonly servers?: number;
   /** One `agent -dev` instead of servers. */
   readonly dev?: boolean;
+  /**
+   * Client agents (default 0), named `c1`, `c2`, … after the servers, each joining every
+   * server's gossip port (`-retry-join`).
+   */
+  readonly clients?: number;
   /** Default dc1. */
   readonly datacenter?: string;
   /** Node names are `${prefix}${i}` from 1 (default `s`; `dev` for a dev agent). */
   readonly nodePrefix?: string;
   /** Flags for `node` itself, before the CLI path (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
-  /** Extra agent flags, appended to each agent's command line. */
-  readonly extraArgs?: (agent: { name: string; index: number; ports: AgentPorts }) => string[];
+  /** Extra agent flags, appended to each agent's command line (servers and clients). */
+  readonly extraArgs?: (agent: {
+    name: string;
+    index: number;
+    ports: AgentPorts;
+    server: boolean;
+  }) => string[];
   /** Where the run's temporary directory is created (default os.tmpdir()). */
   readonly parentDir?: string;
   /** Keep the directory (data and logs) on {@link TrellisCluster.close}. */
@@ -557,16 +567,23 @@ export class TrellisCluster {
     }
     const prefix = options.nodePrefix ?? (dev ? 'dev' : 's');
     const dc = options.datacenter ?? 'dc1';
-    const flat = await allocatePorts(3 * n);
-    const ports: AgentPorts[] = Array.from({ length: n }, (_, i) => ({
+    const clients = options.clients ?? 0;
+    if (!Number.isSafeInteger(clients) || clients < 0 || clients > 256) {
+      throw new RangeError(`clients must be an integer in [0, 256], got ${clients}`);
+    }
+    const total = n + clients;
+    const flat = await allocatePorts(3 * total);
+    const ports: AgentPorts[] = Array.from({ length: total }, (_, i) => ({
       http: flat[3 * i]!,
       server: flat[3 * i + 1]!,
       serfLan: flat[3 * i + 2]!,
     }));
     const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'trellis-cluster-'));
     const agents: Agent[] = [];
-    for (let i = 0; i < n; i++) {
-      const name = dev ? prefix : `${prefix}${i + 1}`;
+    const serverPorts = ports.slice(0, n);
+    for (let i = 0; i < total; i++) {
+      const server = i < n;
+      const name = server ? (dev ? prefix : `${prefix}${i + 1}`) : `c${i - n + 1}`;
       const home = join(dir, name);
       const dataDir = join(home, 'data');
       mkdirSync(dataDir, { recursive: true });
@@ -575,10 +592,10 @@ export class TrellisCluster {
         ...(options.nodeArgs ?? []),
         options.cli,
         'agent',
-        ...(dev ? ['-dev'] : ['-server', `-bootstrap-expect=${n}`]),
+        ...(!server ? [] : dev ? ['-dev'] : ['-server', `-bootstrap-expect=${n}`]),
         `-node=${name}`,
         `-datacenter=${dc}`,
-        ...(dev ? [] : [`-data-dir=${dataDir}`]),
+        ...(dev && server ? [] : [`-data-dir=${dataDir}`]),
         '-bind=127.0.0.1',
         '-client=127.0.0.1',
         `-http-port=${p.http}`,
@@ -586,8 +603,8 @@ export class TrellisCluster {
         `-serf-lan-port=${p.serfLan}`,
         '-dns-port=-1',
         '-grpc-port=-1',
-        ...ports.filter((_, j) => j !== i).map((q) => `-retry-join=127.0.0.1:${q.serfLan}`),
-        ...(options.extraArgs?.({ name, index: i, ports: p }) ?? []),
+        ...serverPorts.filter((_, j) => j !== i).map((q) => `-retry-join=127.0.0.1:${q.serfLan}`),
+        ...(options.extraArgs?.({ name, index: i, ports: p, server }) ?? []),
       ];
       const spec: ProcessSpec = {
         name,

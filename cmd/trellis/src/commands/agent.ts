@@ -25,22 +25,21 @@ const SPECS: readonly FlagSpec[] = [
 ];
 
 function banner(cfg: RuntimeConfig, agent: Agent): string {
-  const s = agent.server;
+  const role = agent.server ?? agent.client;
   const http = agent.httpInfo;
+  const host = agent.server ? agent.server.advertiseAddress : (agent.client?.address ?? '');
+  const lan = (role?.gossipAddress ?? '').split(':').pop() ?? '';
   const rows: Array<[string, string]> = [
     ['Version', `'${VERSION}'`],
-    ['Node ID', `'${s.nodeId}'`],
+    ['Node ID', `'${role?.nodeId ?? ''}'`],
     ['Node name', `'${cfg.node_name}'`],
-    ['Datacenter', `'${cfg.datacenter}' (Segment: '<all>')`],
-    ['Server', `true (Bootstrap: ${String(cfg.bootstrap)})`],
+    ['Datacenter', `'${cfg.datacenter}' (Segment: '${cfg.server ? '<all>' : ''}')`],
+    ['Server', `${String(cfg.server)} (Bootstrap: ${String(cfg.bootstrap)})`],
     [
       'Client Addr',
       `[${cfg.client_addr}] (HTTP: ${http ? http.port : -1}, HTTPS: -1, gRPC: -1, DNS: -1)`,
     ],
-    [
-      'Cluster Addr',
-      `${s.rpcAddress.replace(/:\d+$/, '')} (LAN: ${s.gossipAddress.split(':').pop() ?? ''}, WAN: -1)`,
-    ],
+    ['Cluster Addr', `${host} (LAN: ${lan}, WAN: -1)`],
     ['Gossip Encryption', String(cfg.encrypt !== '')],
     ['Data Dir', cfg.data_dir === '' ? '(in memory)' : cfg.data_dir],
   ];

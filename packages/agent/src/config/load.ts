@@ -78,9 +78,13 @@ export function defaults(dev: boolean): RuntimeConfig {
     recursors: [],
     acl: { enabled: false, default_policy: 'allow' },
     enable_script_checks: false,
+    services: [],
+    checks: [],
     node_meta: {},
     leave_on_terminate: false,
     reconnect_timeout: 72 * HOUR,
+    ae_interval: 60_000,
+    check_update_interval: 5 * 60_000,
     raft_snapshot_threshold: 16384,
     raft_trailing_logs: 10240,
     // Consul's autopilot defaults.
@@ -194,6 +198,16 @@ function walk(
         out[key] = m;
         break;
       }
+      case 'definitions': {
+        const list: unknown[] = Array.isArray(value) ? (value as unknown[]) : [value];
+        if (!list.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) {
+          bad('a definition object or a list of them');
+          break;
+        }
+        const prev = (out[spec.into] as unknown[] | undefined) ?? [];
+        out[spec.into] = [...prev, ...list];
+        break;
+      }
       case 'object':
         if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('an object');
         else
@@ -305,11 +319,18 @@ export interface BuildInput {
 export function buildConfig(input: BuildInput): RuntimeConfig {
   const problems: string[] = [];
   let cfg = defaults(input.dev ?? false);
-  for (const f of input.configFiles ?? []) cfg = merge(cfg, readConfigFile(f, problems));
+  let leaveSet = false;
+  const apply = (frag: Fragment): void => {
+    if ('leave_on_terminate' in frag) leaveSet = true;
+    cfg = merge(cfg, frag);
+  };
+  for (const f of input.configFiles ?? []) apply(readConfigFile(f, problems));
   for (const d of input.configDirs ?? []) {
-    for (const f of configDirFiles(d, problems)) cfg = merge(cfg, readConfigFile(f, problems));
+    for (const f of configDirFiles(d, problems)) apply(readConfigFile(f, problems));
   }
-  if (input.flags) cfg = merge(cfg, validateFragment(input.flags, 'command line', problems));
+  if (input.flags) apply(validateFragment(input.flags, 'command line', problems));
+  // Consul's default: client agents leave the cluster on SIGTERM, servers do not.
+  if (!leaveSet) cfg.leave_on_terminate = !cfg.server;
   problems.push(...crossCheck(cfg));
   if (problems.length > 0) throw new ConfigError(problems);
   // Consul accepts the domain with or without the root dot and always answers with it.
@@ -337,6 +358,8 @@ function crossCheck(c: RuntimeConfig): string[] {
       );
     }
   }
+  if (c.ae_interval < 1_000) p.push('ae_interval must be at least 1s');
+  if (c.reconnect_timeout < 1_000) p.push('reconnect_timeout must be at least 1s');
   if (c.ports.sidecar_min_port > c.ports.sidecar_max_port)
     p.push('ports.sidecar_min_port must not exceed ports.sidecar_max_port');
   const used = new Map<number, string>();

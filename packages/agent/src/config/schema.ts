@@ -66,10 +66,18 @@ export interface RuntimeConfig {
   recursors: string[];
   acl: { enabled: boolean; default_policy: 'allow' | 'deny' };
   enable_script_checks: boolean;
+  /** Service definitions from config files (`service` and `services`), as written. */
+  services: unknown[];
+  /** Check definitions from config files (`check` and `checks`), as written. */
+  checks: unknown[];
   node_meta: Record<string, string>;
   leave_on_terminate: boolean;
   /** Milliseconds a failed node stays before it is reaped (Consul: 72h). */
   reconnect_timeout: number;
+  /** Milliseconds between anti-entropy full syncs before cluster-size scaling (Consul: 1m). */
+  ae_interval: number;
+  /** Milliseconds a check's output-only change may wait before it is synced (Consul: 5m). */
+  check_update_interval: number;
   raft_snapshot_threshold: number;
   raft_trailing_logs: number;
   /** Consul's autopilot block: how the leader manages the server set. */
@@ -100,6 +108,9 @@ export type FieldKind =
   | { kind: 'strings' }
   | { kind: 'stringMap' }
   | { kind: 'durationMap' }
+  /** Service or check definitions: one object or a list of them, validated by the agent
+   * (local/definition.ts) against Consul's rules; `into` names the list they join. */
+  | { kind: 'definitions'; into: 'services' | 'checks' }
   | { kind: 'object'; fields: Readonly<Record<string, FieldKind>> };
 
 const port: FieldKind = { kind: 'port' };
@@ -179,9 +190,15 @@ export const SCHEMA: Readonly<Record<string, FieldKind>> = {
     },
   },
   enable_script_checks: { kind: 'bool' },
+  service: { kind: 'definitions', into: 'services' },
+  services: { kind: 'definitions', into: 'services' },
+  check: { kind: 'definitions', into: 'checks' },
+  checks: { kind: 'definitions', into: 'checks' },
   node_meta: { kind: 'stringMap' },
   leave_on_terminate: { kind: 'bool' },
   reconnect_timeout: { kind: 'duration' },
+  ae_interval: { kind: 'duration' },
+  check_update_interval: { kind: 'duration' },
   raft_snapshot_threshold: { kind: 'int', min: 1, max: 1_000_000_000 },
   raft_trailing_logs: { kind: 'int', min: 0, max: 1_000_000_000 },
 };

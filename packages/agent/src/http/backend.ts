@@ -10,6 +10,7 @@
  * store's StateError, which the HTTP layer turns into a 400/500 by its code.
  */
 import type { Command, CommandValue, Session, StateStore } from '@trellis/state';
+import type { LocalAgent } from '../local/agent.js';
 
 export type ReadMode = 'default' | 'consistent' | 'stale';
 
@@ -215,4 +216,44 @@ export interface Backend {
 
   /** Graceful leave (`PUT /v1/agent/leave`): leaves gossip, hands off leadership, stops. */
   leave(): Promise<void>;
+}
+
+/**
+ * What the agent endpoints (/v1/agent/*, /v1/event/*) need: the agent itself, server or
+ * client. These are answered by the agent a request reaches, never forwarded.
+ */
+export interface AgentApi {
+  readonly nodeName: string;
+  readonly datacenter: string;
+  readonly isServer: boolean;
+  /** The node's own services and checks; absent on an HTTP API built over a bare backend. */
+  readonly local?: LocalAgent;
+  members(): MemberInfo[];
+  self(): AgentSelfInfo;
+  leave(): Promise<void>;
+  /** Joins the LAN pool through these addresses; resolves with how many answered. */
+  join(addrs: readonly string[]): Promise<number>;
+  /** serf's force-leave of a failed member (false: unknown or not failed here). */
+  forceLeave(node: string): Promise<boolean>;
+  fireEvent(req: FireEventRequest): Promise<UserEventInfo>;
+  events(): readonly UserEventInfo[];
+  waitEvent(signal: AbortSignal): Promise<boolean>;
+}
+
+/** The agent view of a server backend without local state (tests of the HTTP layer). */
+export function agentOf(b: Backend): AgentApi {
+  return {
+    nodeName: b.nodeName,
+    datacenter: b.datacenter,
+    isServer: b.isServer,
+    members: () => b.members(),
+    self: () => b.self(),
+    leave: () => b.leave(),
+    join: () => Promise.reject(new BackendError('INTERNAL', 'join is not available here')),
+    forceLeave: () =>
+      Promise.reject(new BackendError('INTERNAL', 'force-leave is not available here')),
+    fireEvent: (r) => b.fireEvent(r),
+    events: () => b.events(),
+    waitEvent: (s) => b.waitEvent(s),
+  };
 }

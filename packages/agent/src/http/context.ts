@@ -1,6 +1,6 @@
 /** What an endpoint handler receives and returns (server.ts turns the answer into bytes). */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import type { Backend, ReadMeta, ReadMode } from './backend.js';
+import type { AgentApi, Backend, ReadMeta, ReadMode } from './backend.js';
 import type { WaitLimits } from './request.js';
 import type { Query } from './wire.js';
 
@@ -11,7 +11,10 @@ export interface ResolvedLimits extends WaitLimits {
 }
 
 export interface Ctx {
+  /** The servers' state (on a client agent, requests that need it are forwarded instead). */
   readonly backend: Backend;
+  /** The agent the request reached (/v1/agent/* and /v1/event/* use only this). */
+  readonly agent: AgentApi;
   readonly limits: ResolvedLimits;
   readonly log: FastifyBaseLogger;
   readonly method: string;
@@ -27,7 +30,12 @@ export interface Ctx {
 export type Answer =
   | { readonly kind: 'json'; readonly value: unknown; readonly status?: number }
   | { readonly kind: 'empty'; readonly status?: number }
-  | { readonly kind: 'bytes'; readonly body: Uint8Array; readonly contentType: string };
+  | {
+      readonly kind: 'bytes';
+      readonly body: Uint8Array;
+      readonly contentType: string;
+      readonly status?: number;
+    };
 
 export const json = (value: unknown, status?: number): Answer =>
   status === undefined ? { kind: 'json', value } : { kind: 'json', value, status };

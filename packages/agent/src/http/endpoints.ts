@@ -36,18 +36,18 @@ function statusPeers(ctx: Ctx): Answer {
 // ---------------------------------------------------------------- agent
 
 function agentSelf(ctx: Ctx): Answer {
-  return json(ctx.backend.self());
+  return json(ctx.agent.self());
 }
 
 function agentMembers(ctx: Ctx): Answer {
   // Trellis runs no WAN gossip pool yet: ?wan lists no members (Consul would list the WAN
   // pool of a server). The LAN list is the backend's, this agent included.
   if (qhas(ctx.query, 'wan')) return json([]);
-  return json(ctx.backend.members());
+  return json(ctx.agent.members());
 }
 
 async function agentLeave(ctx: Ctx): Promise<Answer> {
-  await ctx.backend.leave();
+  await ctx.agent.leave();
   return empty();
 }
 

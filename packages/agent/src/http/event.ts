@@ -89,10 +89,10 @@ async function eventFire(ctx: Ctx): Promise<Answer> {
   const tagFilter = qget(ctx.query, 'tag');
   const payload = await readBody(ctx.request.raw, EVENT_MAX_BODY_BYTES);
   validateFilters(nodeFilter, serviceFilter, tagFilter);
-  checkDatacenter(ctx.query, ctx.backend);
+  checkDatacenter(ctx.query, ctx.agent);
   let ev: UserEventInfo;
   try {
-    ev = await ctx.backend.fireEvent({ name, payload, nodeFilter, serviceFilter, tagFilter });
+    ev = await ctx.agent.fireEvent({ name, payload, nodeFilter, serviceFilter, tagFilter });
   } catch (e) {
     // EventFire answers every failure to fire with 500 and its text (an oversized event
     // included), where other endpoints would map a refused argument to 400.
@@ -127,12 +127,12 @@ async function eventList(ctx: Ctx): Promise<Answer> {
   const rawIndex = qget(ctx.query, 'index');
   const minIndex = rawIndex === '' ? 0n : BigInt(rawIndex);
   const name = qget(ctx.query, 'name');
-  let [events, index] = listed(ctx.backend.events(), name);
+  let [events, index] = listed(ctx.agent.events(), name);
   if (minIndex > 0n && index === minIndex) {
     const deadline = Date.now() + eventWaitMs(ctx);
     while (index === minIndex) {
       const woke = await waitForEvent(ctx, deadline - Date.now());
-      [events, index] = listed(ctx.backend.events(), name);
+      [events, index] = listed(ctx.agent.events(), name);
       if (!woke) break;
     }
   }
@@ -153,7 +153,7 @@ async function waitForEvent(ctx: Ctx, ms: number): Promise<boolean> {
   const onGone = (): void => stop.abort();
   ctx.signal.addEventListener('abort', onGone, { once: true });
   try {
-    const fired = await ctx.backend.waitEvent(stop.signal);
+    const fired = await ctx.agent.waitEvent(stop.signal);
     if (ctx.signal.aborted) throw new ClientGone();
     return fired;
   } finally {

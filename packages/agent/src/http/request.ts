@@ -80,7 +80,7 @@ export function parseQueryOptions(q: Query, limits: WaitLimits): QueryOptions {
  * `?dc=`: empty or this agent's datacenter is local. Any other name is a datacenter we have no
  * route to (no WAN federation yet): Consul's RPC forwarding answers 500 "No path to datacenter".
  */
-export function checkDatacenter(q: Query, backend: Backend): void {
+export function checkDatacenter(q: Query, backend: { readonly datacenter: string }): void {
   const dc = qget(q, 'dc');
   if (dc !== '' && dc !== backend.datacenter) throw new HttpError(500, NO_DC_PATH_TEXT);
 }

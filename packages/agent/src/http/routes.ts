@@ -4,6 +4,7 @@
  * then ends in "/"; the handler reads the rest from `ctx.path`), as Go's mux does for a
  * pattern ending in a slash.
  */
+import { AGENT_ENDPOINTS } from './agent.js';
 import { CATALOG_ENDPOINTS } from './catalog.js';
 import { ENDPOINTS, type Endpoint } from './endpoints.js';
 import { EVENT_ENDPOINTS } from './event.js';
@@ -13,6 +14,7 @@ import { TXN_ENDPOINTS } from './txn.js';
 
 export const ROUTES: readonly Endpoint[] = [
   ...ENDPOINTS,
+  ...AGENT_ENDPOINTS,
   ...SESSION_ENDPOINTS,
   ...TXN_ENDPOINTS,
   ...EVENT_ENDPOINTS,

@@ -12,7 +12,13 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { pino, type Logger } from 'pino';
-import type { Backend } from './backend.js';
+import { agentOf, type AgentApi, type Backend } from './backend.js';
+import {
+  FORWARDED_REQUEST_HEADERS,
+  MAX_FORWARDED_BODY,
+  type ForwardedAnswer,
+  type ForwardedRequest,
+} from '../client-rpc.js';
 import {
   DEFAULT_ACL_POLICY,
   DEFAULT_KV_MAX_VALUE_SIZE,
@@ -26,7 +32,7 @@ import type { Endpoint } from './endpoints.js';
 import { ROUTES } from './routes.js';
 import { HttpError, bodyTooLarge, methodNotAllowed, toHttpError } from './errors.js';
 import { KV_METHODS, KV_PREFIX, kvEndpoint } from './kv.js';
-import { ClientGone, declaredLength } from './request.js';
+import { ClientGone, declaredLength, readBody } from './request.js';
 import {
   cleanPath,
   decodePath,
@@ -58,6 +64,18 @@ export interface HttpApiOptions {
   readonly aclDefaultPolicy?: 'allow' | 'deny';
   /** Jitter source for blocking waits, [0, 1). Default Math.random. */
   readonly random?: () => number;
+  /** The agent the API belongs to (agent and event endpoints); default: the backend's view. */
+  readonly agent?: AgentApi;
+  /**
+   * A client agent: every request but /v1/agent/* and /v1/event/* goes to a server through
+   * this, and its answer is sent back as it came.
+   */
+  readonly forward?: (req: ForwardedRequest, signal: AbortSignal) => Promise<ForwardedAnswer>;
+}
+
+/** Paths a client agent answers itself. */
+function isAgentLocal(path: string): boolean {
+  return path.startsWith('/v1/agent/') || path.startsWith('/v1/event/');
 }
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'] as const;
@@ -89,12 +107,18 @@ function resolveLimits(opts: HttpApiOptions): ResolvedLimits {
 }
 
 /** Builds the API (not listening). Options are validated here; a bad limit throws RangeError. */
-export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): FastifyInstance {
+export function buildHttpApi(backend: Backend | null, opts: HttpApiOptions = {}): FastifyInstance {
   const limits = resolveLimits(opts);
+  const agent = opts.agent ?? (backend === null ? null : agentOf(backend));
+  if (agent === null) throw new RangeError('an HTTP API needs a backend or an agent');
+  const forward = opts.forward;
+  // A client agent has no state store: its non-agent requests are forwarded before any
+  // handler could use `ctx.backend`.
+  const stateBackend: Backend = backend ?? noBackend();
   // Typed as fastify's logger view of pino so fastify keeps its default generic parameters.
   const log: FastifyBaseLogger = (opts.logger ?? pino({ level: 'silent' })).child({
     component: 'http',
-    node: backend.nodeName,
+    node: agent.nodeName,
   });
   const aclPolicy = opts.aclDefaultPolicy ?? DEFAULT_ACL_POLICY;
   const app = Fastify({
@@ -132,6 +156,9 @@ export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): Fasti
     let pretty = false;
     try {
       const { rawPath, rawQuery } = splitUrl(request.raw.url ?? '/');
+      if (forward !== undefined && !isAgentLocal(rawPath)) {
+        return await forwardRequest(request, reply, forward, ac.signal);
+      }
       const path = decodePath(rawPath);
       if (!isPrintablePath(path)) throw new HttpError(400, '');
       const clean = cleanPath(path);
@@ -153,7 +180,8 @@ export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): Fasti
         }
       }
       const ctx: Ctx = {
-        backend,
+        backend: stateBackend,
+        agent,
         limits,
         log,
         method,
@@ -214,6 +242,42 @@ export function buildHttpApi(backend: Backend, opts: HttpApiOptions = {}): Fasti
   return app;
 }
 
+/** A Backend for an API that forwards every state read and write: never called. */
+function noBackend(): Backend {
+  return new Proxy({} as Backend, {
+    get(_t, prop) {
+      throw new Error(`internal error: a client agent has no state store (${String(prop)})`);
+    },
+  });
+}
+
+/** Sends a request to a server (client agents) and relays its answer unchanged. */
+async function forwardRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  forward: NonNullable<HttpApiOptions['forward']>,
+  signal: AbortSignal,
+): Promise<FastifyReply> {
+  const body = await readBody(request.raw, MAX_FORWARDED_BODY);
+  const headers: Record<string, string> = {};
+  for (const h of FORWARDED_REQUEST_HEADERS) {
+    const v = request.headers[h];
+    if (typeof v === 'string') headers[h] = v;
+  }
+  const answer = await forward(
+    { method: request.method, url: request.raw.url ?? '/', headers, body },
+    signal,
+  );
+  reply.code(answer.status);
+  for (const [k, v] of Object.entries(answer.headers)) {
+    if (k === 'content-length' || k === 'date' || k === 'keep-alive') continue;
+    reply.header(k, v);
+  }
+  return reply.send(
+    Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength),
+  );
+}
+
 /**
  * What Go's net/http writes on a connection whose request it cannot parse: a plain-text status
  * line as body, then close (431 for an oversized request line or headers, else 400).
@@ -243,7 +307,7 @@ async function send(reply: FastifyReply, a: Answer, pretty: boolean): Promise<Fa
       return reply.code(a.status ?? 200).send();
     case 'bytes':
       return reply
-        .code(200)
+        .code(a.status ?? 200)
         .type(a.contentType)
         .send(Buffer.from(a.body.buffer, a.body.byteOffset, a.body.byteLength));
   }
@@ -263,7 +327,10 @@ export interface RunningHttpApi {
   close(): Promise<void>;
 }
 
-export async function startHttpApi(backend: Backend, opts: StartOptions): Promise<RunningHttpApi> {
+export async function startHttpApi(
+  backend: Backend | null,
+  opts: StartOptions,
+): Promise<RunningHttpApi> {
   const app = buildHttpApi(backend, opts);
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();

@@ -25,9 +25,8 @@
  * Default reads take the leader's lease (or a ReadIndex round), consistent reads a ReadIndex
  * round, both through `Server.ReadIndex` from a follower; stale reads read the replica.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { availableParallelism, networkInterfaces } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { GossipAgent, type Member, type MemberEventKind, type PresetName } from '@trellis/gossip';
 import {
   ConfChangeType,
@@ -72,11 +71,27 @@ import {
   type UserEventInfo,
 } from '../http/backend.js';
 import { parseDuration } from '../config/duration.js';
-import { compileGoRegexp } from '../http/filter/index.js';
+import type { FastifyInstance } from 'fastify';
+import { buildHttpApi } from '../http/server.js';
 import type { AgentLogger } from '../log.js';
+import { UserEventLog } from '../membership/events.js';
+import {
+  advertiseHost,
+  gossipAdvertise,
+  hostOf,
+  hostPort,
+  gossipStats,
+  memberInfo,
+} from '../membership/members.js';
 import { ArchiveError, readArchive, writeArchive } from './archive.js';
+import type { CatalogSync } from '../local/anti-entropy.js';
+import type { RemoteChecks } from '../local/agent.js';
+import {
+  registerClientHandlers,
+  serverCatalog,
+  type ClientHandlerHost,
+} from './client-handlers.js';
 import { StoreStateMachine } from './fsm.js';
-import { Waiters } from '../waiters.js';
 import { loadOrCreateNodeId, raftIdOf } from './ids.js';
 
 export interface ServerOptions {
@@ -88,16 +103,15 @@ export interface ServerOptions {
   readonly gossipPreset?: PresetName;
   /** Called once if the server stops itself (a fatal apply error). */
   readonly onFatal?: (err: Error) => void;
+  /** This agent's local services (user-event service filters); none when absent. */
+  readonly localServices?: () => readonly { Service: string; Tags: readonly string[] }[];
 }
 
 /** Longest a request waits for a leader to appear (Consul's rpc_hold_timeout). */
 export const LEADER_WAIT_MS = 7_000;
 /** Consul's SessionTTLMultiplier: a session lapses after twice its TTL without renewal. */
 export const SESSION_TTL_MULTIPLIER = 2;
-/** User events kept for /v1/event/list (Consul's userEventsBufferSize). */
-export const EVENT_BUFFER = 256;
-/** Gossip user-event name prefix Consul uses for /v1/event/fire. */
-const EVENT_PREFIX = 'consul:event:';
+export { EVENT_BUFFER } from '../membership/events.js';
 
 /** Longest wait for a connection to another server before the call counts as undelivered. */
 const CONNECT_WAIT_MS = 300;
@@ -134,13 +148,6 @@ interface StatusReply {
   lastContactMs: number;
 }
 
-const SERF_STATUS: Readonly<Record<Member['status'], number>> = {
-  alive: 1,
-  suspect: 1,
-  left: 3,
-  dead: 4,
-};
-
 function now(): number {
   return performance.now();
 }
@@ -149,20 +156,6 @@ function goDuration(ms: number): string {
   if (ms < 1) return '0s';
   if (ms < 1000) return `${Math.round(ms)}ms`;
   return `${(ms / 1000).toFixed(3).replace(/\.?0+$/, '')}s`;
-}
-
-/** The address peers reach us at: advertise, else bind unless wildcard, else a private IP. */
-function advertiseHost(cfg: RuntimeConfig): string {
-  if (cfg.advertise_addr !== '') return cfg.advertise_addr;
-  if (cfg.bind_addr !== '0.0.0.0' && cfg.bind_addr !== '::') return cfg.bind_addr;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export class Server implements Backend {
@@ -197,8 +190,9 @@ export class Server implements Backend {
   readonly #learnerSince = new Map<NodeId, number>();
   /** Leader only: session ID → its TTL timer. */
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>();
-  readonly #events: UserEventInfo[] = [];
-  readonly #eventWaiters = new Waiters();
+  readonly #events: UserEventLog;
+  /** The HTTP API that answers requests client agents forward (built on first use). */
+  #httpApp: FastifyInstance | null = null;
   #closed = false;
   #leaving = false;
   #resolveStopped!: () => void;
@@ -219,6 +213,11 @@ export class Server implements Backend {
     this.#disk = inMemory ? new MemoryDisk() : new NodeDisk();
     this.#raftDir = inMemory ? '/memory/raft' : `${o.config.data_dir}/raft`;
     this.#fsm = new StoreStateMachine(this.store);
+    this.#events = new UserEventLog({
+      nodeName: this.nodeName,
+      logger: o.logger.child({ name: 'agent.event' }),
+      localServices: () => o.localServices?.() ?? [],
+    });
   }
 
   /** Binds the RPC and gossip ports, joins, and starts (or waits to bootstrap) Raft. */
@@ -253,9 +252,7 @@ export class Server implements Backend {
       name: cfg.node_name,
       bindAddr: cfg.bind_addr,
       port: cfg.ports.serf_lan,
-      ...(cfg.bind_addr === '0.0.0.0' || cfg.bind_addr === '::' || cfg.advertise_addr !== ''
-        ? { advertiseAddr: hostPort(this.#advertise, cfg.ports.serf_lan) }
-        : {}),
+      ...gossipAdvertise(cfg, this.#advertise),
       preset: this.#o.gossipPreset ?? 'lan',
       tags: {
         role: 'consul',
@@ -274,7 +271,7 @@ export class Server implements Backend {
       logger: this.#log.child({ name: 'agent.server.serf.lan' }),
     });
     this.#gossip.onMember((kind, m) => this.#onMember(kind, m));
-    this.#gossip.onUserEvent((e) => this.#onUserEvent(e.name, e.payload, e.ltime));
+    this.#gossip.onUserEvent((e) => this.#events.receive(e.name, e.payload, e.ltime));
     this.#noteMember(this.#gossip.localMember());
     for (const m of this.#gossip.members()) this.#noteMember(m);
 
@@ -476,7 +473,7 @@ export class Server implements Backend {
     if (nodeId === '' || !Number.isInteger(port) || port <= 0 || port > 65535) return;
     const raftId = raftIdOf(nodeId);
     const prev = this.#servers.get(raftId);
-    const host = m.addr.slice(0, m.addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const host = hostOf(m.addr);
     const s: ServerMember = {
       raftId,
       nodeId,
@@ -542,7 +539,25 @@ export class Server implements Backend {
     return conn.call(method, body, { timeoutMs });
   }
 
+  #clientHost(): ClientHandlerHost {
+    return {
+      store: this.store,
+      readBarrier: (mode, signal) => this.readBarrier(mode, signal),
+      apply: (cmd, signal) => this.apply(cmd as Command, signal),
+      httpApp: () =>
+        (this.#httpApp ??= buildHttpApi(this, {
+          logger: this.#log.child({ name: 'agent.http.forwarded' }),
+        })),
+    };
+  }
+
+  /** The catalog as this server's own local agent (anti-entropy, alias checks) uses it. */
+  localCatalog(): CatalogSync & RemoteChecks {
+    return serverCatalog(this.#clientHost(), this.nodeName);
+  }
+
   #registerHandlers(): void {
+    registerClientHandlers(this.#handlers, this.#clientHost());
     this.#handlers.request(M.status, () => this.#statusReply());
     this.#handlers.request(M.apply, async (body) => {
       const b = body as { cmd?: unknown };
@@ -741,31 +756,14 @@ export class Server implements Backend {
   // ------------------------------------------------------------------ Backend: agent
 
   members(): MemberInfo[] {
-    return this.#gossip.members().map((m) => this.#memberInfo(m));
-  }
-
-  #memberInfo(m: Member): MemberInfo {
-    const at = m.addr.lastIndexOf(':');
-    return {
-      Name: m.name,
-      Addr: m.addr.slice(0, at).replace(/^\[|\]$/g, ''),
-      Port: Number(m.addr.slice(at + 1)),
-      Tags: { ...m.tags },
-      Status: SERF_STATUS[m.status],
-      ProtocolMin: 1,
-      ProtocolMax: 5,
-      ProtocolCur: 2,
-      DelegateMin: 2,
-      DelegateMax: 5,
-      DelegateCur: 4,
-    };
+    return this.#gossip.members().map(memberInfo);
   }
 
   self(): AgentSelfInfo {
     const raft = this.#raft;
     const st = raft?.status();
     const { encrypt: _secret, ...visible } = this.#cfg;
-    const member = this.#memberInfo(this.#gossip.localMember());
+    const member = memberInfo(this.#gossip.localMember());
     const gs = this.#gossip.stats();
     return {
       Config: {
@@ -799,11 +797,7 @@ export class Server implements Backend {
           latest_configuration_index: String(raft?.configurationIndex ?? 0),
           last_contact: raft?.isLeader ? '0' : goDuration(now() - this.#lastContactAt),
         },
-        serf_lan: {
-          members: String(gs.alive),
-          health_score: String(gs.health),
-          encrypted: String(this.#cfg.encrypt !== ''),
-        },
+        serf_lan: gossipStats(gs, this.#cfg.encrypt !== ''),
         runtime: {
           version: process.version,
           os: process.platform,
@@ -1138,12 +1132,36 @@ export class Server implements Backend {
   }
 
   /** Gossip members → catalog nodes with serfHealth; servers → the `consul` service. */
+  /**
+   * Failed members the catalog still holds, by name → monotonic ms since this leader knew
+   * them failed (or, for nodes gossip has already forgotten, since it first noticed them).
+   * A failed node is reaped (deregistered) after `reconnect_timeout` (Consul: 72 h).
+   */
+  readonly #failedSince = new Map<string, number>();
+
+  /** Deregisters a failed node past reconnect_timeout; true when it did (or already had). */
+  async #maybeReap(name: string): Promise<boolean> {
+    const t = now();
+    const since = this.#failedSince.get(name) ?? t;
+    this.#failedSince.set(name, since);
+    if (t - since < this.#cfg.reconnect_timeout) return false;
+    if (this.store.node(name).value) {
+      this.#log.info({ member: name }, 'reaping a member failed for longer than reconnect_timeout');
+      await this.apply({ type: MessageType.Deregister, now: Date.now(), body: { Node: name } });
+    }
+    return true;
+  }
+
   async #reconcileCatalog(): Promise<void> {
+    const seen = new Set<string>([this.nodeName]);
     for (const m of this.#gossip.members()) {
+      seen.add(m.name);
       if ((m.tags.dc ?? this.datacenter) !== this.datacenter) continue;
       if (!this.#raft?.isLeader) return;
-      const at = m.addr.lastIndexOf(':');
-      const host = m.addr.slice(0, at).replace(/^\[|\]$/g, '');
+      const host = hostOf(m.addr);
+      if (m.status === 'dead') {
+        if (await this.#maybeReap(m.name)) continue;
+      } else this.#failedSince.delete(m.name);
       if (m.status === 'left') {
         if (m.name !== this.nodeName && this.store.node(m.name).value) {
           await this.apply({
@@ -1168,7 +1186,11 @@ export class Server implements Backend {
         check?.Status === status &&
         (!isServer || (svc !== undefined && svc.Port === port));
       if (upToDate) continue;
+      // The node row is the agent's (anti-entropy writes its tagged addresses and meta);
+      // the leader writes it only when it is missing or its address changed.
+      const skipNode = node !== undefined && node.Address === host;
       const req: RegisterRequest = {
+        ...(skipNode ? { SkipNodeUpdate: true } : {}),
         Node: m.name,
         Address: host,
         ...(m.tags.id ? { ID: m.tags.id } : {}),
@@ -1199,6 +1221,35 @@ export class Server implements Backend {
         },
       };
       await this.apply({ type: MessageType.Register, now: Date.now(), body: req });
+    }
+    // Nodes with a serfHealth check that gossip no longer knows (it forgets failed members
+    // after a while; a new leader may never have seen them): failed until reaped.
+    for (const c of this.store.checksInState('any').value) {
+      if (c.CheckID !== 'serfHealth' || seen.has(c.Node)) continue;
+      if (!this.#raft?.isLeader) return;
+      seen.add(c.Node);
+      if (await this.#maybeReap(c.Node)) continue;
+      if (c.Status !== 'critical') {
+        await this.apply({
+          type: MessageType.Register,
+          now: Date.now(),
+          body: {
+            Node: c.Node,
+            Address: this.store.node(c.Node).value?.Address ?? '',
+            SkipNodeUpdate: true,
+            Check: {
+              Node: c.Node,
+              CheckID: c.CheckID,
+              Name: c.Name,
+              Status: 'critical',
+              Output: 'Agent not live or unreachable',
+            },
+          },
+        });
+      }
+    }
+    for (const name of this.#failedSince.keys()) {
+      if (!seen.has(name)) this.#failedSince.delete(name);
     }
   }
 
@@ -1277,90 +1328,20 @@ export class Server implements Backend {
 
   // ------------------------------------------------------------------ user events
 
-  /**
-   * Fires a user event as Consul does: a gossip user event named `consul:event:<name>`
-   * whose payload carries the event's fields; every agent (this one included) records it.
-   */
   fireEvent(req: FireEventRequest): Promise<UserEventInfo> {
-    const ev: UserEventInfo = {
-      ID: randomUUID(),
-      Name: req.name,
-      Payload: req.payload.length === 0 ? null : req.payload,
-      NodeFilter: req.nodeFilter,
-      ServiceFilter: req.serviceFilter,
-      TagFilter: req.tagFilter,
-      Version: 1,
-      LTime: 0,
-    };
-    const body = Buffer.from(
-      JSON.stringify({
-        ID: ev.ID,
-        NodeFilter: ev.NodeFilter,
-        ServiceFilter: ev.ServiceFilter,
-        TagFilter: ev.TagFilter,
-        Payload: ev.Payload === null ? null : Buffer.from(ev.Payload).toString('base64'),
-      }),
-    );
     try {
-      this.#gossip.userEvent(`${EVENT_PREFIX}${req.name}`, body);
+      return Promise.resolve(this.#events.fire(this.#gossip, req));
     } catch (e) {
-      return Promise.reject(
-        new BackendError('BAD_REQUEST', e instanceof Error ? e.message : String(e)),
-      );
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
-    return Promise.resolve(ev);
-  }
-
-  #onUserEvent(name: string, payload: Uint8Array, ltime: number): void {
-    if (!name.startsWith(EVENT_PREFIX)) return;
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
-    } catch {
-      this.#log.warn({ event: name }, 'user event with a malformed body dropped');
-      return;
-    }
-    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-    const ev: UserEventInfo = {
-      ID: str(raw.ID) || randomUUID(),
-      Name: name.slice(EVENT_PREFIX.length),
-      Payload: typeof raw.Payload === 'string' ? Buffer.from(raw.Payload, 'base64') : null,
-      NodeFilter: str(raw.NodeFilter),
-      ServiceFilter: str(raw.ServiceFilter),
-      TagFilter: str(raw.TagFilter),
-      Version: 1,
-      LTime: ltime,
-    };
-    if (!this.#wantsEvent(ev)) {
-      this.#log.debug({ event: ev.Name, id: ev.ID }, 'user event filtered out for this node');
-      return;
-    }
-    this.#events.push(ev);
-    if (this.#events.length > EVENT_BUFFER) this.#events.shift();
-    this.#eventWaiters.wake();
-  }
-
-  /**
-   * Consul's shouldProcessUserEvent: the node filter must match this node's name; a service
-   * (and tag) filter must match one of this agent's local services — a server agent has
-   * none (client agents own local services), so it drops such events. Filters are Go
-   * regular expressions (RE2), checked when the event was fired.
-   */
-  #wantsEvent(ev: UserEventInfo): boolean {
-    try {
-      if (ev.NodeFilter !== '' && !compileGoRegexp(ev.NodeFilter).test(this.nodeName)) return false;
-    } catch {
-      return false;
-    }
-    return ev.ServiceFilter === '';
   }
 
   events(): readonly UserEventInfo[] {
-    return this.#events;
+    return this.#events.events();
   }
 
   waitEvent(signal: AbortSignal): Promise<boolean> {
-    return this.#eventWaiters.wait(signal);
+    return this.#events.wait(signal);
   }
 
   // ------------------------------------------------------------------ leave / close
@@ -1411,6 +1392,7 @@ export class Server implements Backend {
       ...[...this.#clients.values()].map((c) => c.client.close()),
     ]);
     await this.#rpc?.close();
+    await this.#httpApp?.close();
     if (this.#disk instanceof NodeDisk) this.#disk.close();
     this.#resolveStopped();
   }
@@ -1422,6 +1404,26 @@ export class Server implements Backend {
   /** Raft state for tests and the dev banner. */
   get raft(): RaftNode | null {
     return this.#raft;
+  }
+
+  /** The address other agents reach this one at. */
+  get advertiseAddress(): string {
+    return this.#advertise;
+  }
+
+  /** Members in the LAN pool (alive or suspect). */
+  clusterSize(): number {
+    return this.#gossip.numAlive();
+  }
+
+  /** Joins the LAN pool through `addrs`; resolves with how many answered. */
+  join(addrs: readonly string[]): Promise<number> {
+    return this.#gossip.join(addrs);
+  }
+
+  /** serf's force-leave; false when the member is unknown here or not failed. */
+  forceLeave(name: string): boolean {
+    return this.#gossip.forceLeave(name);
   }
 
   get rpcAddress(): string {
