@@ -4,22 +4,34 @@
  */
 import type { Command, Io } from './command.js';
 import { agentCommand } from './commands/agent.js';
+import { catalogCommand } from './commands/catalog/index.js';
+import { eventCommand } from './commands/event.js';
+import { forceLeaveCommand } from './commands/force-leave.js';
+import { joinCommand } from './commands/join.js';
 import { keygenCommand } from './commands/keygen.js';
 import { kvCommand } from './commands/kv/index.js';
 import { leaveCommand } from './commands/leave.js';
+import { maintCommand } from './commands/maint.js';
 import { membersCommand } from './commands/members.js';
 import { operatorCommand } from './commands/operator/index.js';
+import { servicesCommand } from './commands/services/index.js';
 import { snapshotCommand } from './commands/snapshot/index.js';
 import { versionCommand } from './commands/version.js';
 import { FlagError } from './flags.js';
 
 export const commands: readonly Command[] = [
   agentCommand,
+  catalogCommand,
+  eventCommand,
+  forceLeaveCommand,
+  joinCommand,
   keygenCommand,
   kvCommand,
   leaveCommand,
+  maintCommand,
   membersCommand,
   operatorCommand,
+  servicesCommand,
   snapshotCommand,
   versionCommand,
 ];

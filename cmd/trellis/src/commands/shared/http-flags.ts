@@ -4,15 +4,18 @@
  * follower answer). Values come from the command line, then the environment.
  */
 import { readFileSync } from 'node:fs';
+import type { Io } from '../../command.js';
 import {
-  ApiClient,
+  type ApiClient,
   HTTP_TOKEN_ENV,
   HTTP_TOKEN_FILE_ENV,
   MAX_TOKEN_FILE_BYTES,
   resolveAgentUrl,
   type Env,
 } from '../../api/index.js';
-import { formatFlags, type FlagSpec, type FlagValue } from '../../flags.js';
+import { FlagError, formatFlags, type FlagSpec, type FlagValue } from '../../flags.js';
+import { AGENT_NOUN, fail } from './output.js';
+import { ListQueryClient } from './query.js';
 
 export const CLIENT_FLAGS: readonly FlagSpec[] = [
   {
@@ -88,8 +91,9 @@ function readToken(file: string): string {
 }
 
 /**
- * The client the flags describe. Throws ApiError (ERR_API_ADDRESS) for a bad address and an
- * Error for an unreadable token file; callers report both as "Error connecting to agent".
+ * The client the flags describe (a ListQueryClient, so a query may repeat a parameter). Throws
+ * ApiError (ERR_API_ADDRESS) for a bad address and an Error for an unreadable token file;
+ * callers report both as "Error connecting to agent".
  */
 export function clientFromFlags(values: Values, env: Env = process.env): ApiClient {
   const baseUrl = resolveAgentUrl(str(values, 'http-addr'), env);
@@ -102,11 +106,50 @@ export function clientFromFlags(values: Values, env: Env = process.env): ApiClie
     if (f) token = readToken(f);
   }
   const dc = str(values, 'datacenter');
-  return new ApiClient({
+  return new ListQueryClient({
     baseUrl,
     ...(token ? { token } : {}),
     ...(dc ? { datacenter: dc } : {}),
   });
+}
+
+/**
+ * clientFromFlags for a command's run: a bad address or token file is reported on stderr as
+ * Consul's commands do ("Error connecting to Consul agent: …") and yields undefined (exit 1).
+ */
+export function clientOrReport(values: Values, io: Io): ApiClient | undefined {
+  try {
+    return clientFromFlags(values);
+  } catch (e) {
+    fail(io, `Error connecting to ${AGENT_NOUN}: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * A repeatable `key=value` flag (Consul's FlagMapValue: -meta, -node-meta, -tagged-address)
+ * as an ordered map; a later value for the same key replaces the earlier one. A value without
+ * `=` is a flag error in Go's words, so it is reported with the command's help.
+ */
+export function keyValues(values: Values, name: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const raw = values.get(name);
+  for (const item of Array.isArray(raw) ? raw : []) {
+    const eq = item.indexOf('=');
+    if (eq < 0) {
+      throw new FlagError(
+        `invalid value "${item}" for flag -${name}: Missing "=" value in argument: ${item}`,
+      );
+    }
+    out.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return out;
+}
+
+/** A repeatable flag's values in order ([] when absent). */
+export function list(values: Values, name: string): string[] {
+  const v = values.get(name);
+  return Array.isArray(v) ? [...v] : [];
 }
 
 /** `?stale` when -stale is set (Consul sends the bare parameter). */
