@@ -168,7 +168,22 @@ export class Agent {
         isServer: cfg.server,
         local,
         members: () => role.members(),
-        self: () => role.self(),
+        self: () => {
+          const info = role.self();
+          const checks = local.checks();
+          return {
+            ...info,
+            Stats: {
+              ...info.Stats,
+              agent: {
+                check_monitors: String(checks.filter((c) => c.def.kind === 'script').length),
+                check_ttls: String(checks.filter((c) => c.def.kind === 'ttl').length),
+                checks: String(checks.length),
+                services: String(local.services().length),
+              },
+            },
+          };
+        },
         leave: async () => {
           local.stop();
           await role.leave();

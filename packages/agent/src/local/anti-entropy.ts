@@ -200,7 +200,6 @@ export class AntiEntropy {
   /** Completed syncs (full and partial), for tests and /v1/agent/self stats. */
   syncs = 0;
   lastError: Error | null = null;
-  readonly #idleWaiters = new Set<() => void>();
 
   constructor(o: AntiEntropyOptions) {
     this.#o = o;
@@ -218,7 +217,6 @@ export class AntiEntropy {
     if (this.#fullTimer) clearTimeout(this.#fullTimer);
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#fullTimer = this.#retryTimer = null;
-    for (const fn of this.#idleWaiters) fn();
   }
 
   /** Pushes changes now (or a full sync when `full`). While backing off, waits for the retry. */
@@ -231,24 +229,6 @@ export class AntiEntropy {
     }
     if (this.#retryTimer !== null) return; // the retry (a full sync) will carry it
     void this.#run();
-  }
-
-  /** Resolves when no sync is running and nothing is waiting to be pushed (tests, leave). */
-  async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.#running || this.#again || this.#o.local.dirty() || this.#full) {
-      const left = deadline - performance.now();
-      if (left <= 0 || this.#stopped) return false;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, Math.min(left, 50));
-        function done(): void {
-          clearTimeout(t);
-          resolve();
-        }
-        this.#idleWaiters.add(done);
-      });
-    }
-    return true;
   }
 
   #fullIntervalMs(): number {
@@ -312,8 +292,6 @@ export class AntiEntropy {
       } while ((this.#again || this.#full) && !this.#stopped);
     } finally {
       this.#running = false;
-      for (const fn of [...this.#idleWaiters]) fn();
-      this.#idleWaiters.clear();
     }
   }
 

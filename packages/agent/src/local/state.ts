@@ -359,11 +359,4 @@ export class LocalState {
     for (const e of this.#services.values()) e.inSync = false;
     for (const e of this.#checks.values()) e.inSync = false;
   }
-
-  /** Whether anything waits to be pushed. */
-  dirty(): boolean {
-    for (const e of this.#services.values()) if (!e.inSync) return true;
-    for (const e of this.#checks.values()) if (!e.inSync) return true;
-    return false;
-  }
 }

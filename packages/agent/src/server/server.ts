@@ -779,7 +779,6 @@ export class Server implements Backend {
       Coord: null,
       Member: member,
       Stats: {
-        agent: { check_monitors: '0', check_ttls: '0', checks: '0', services: '0' },
         consul: {
           server: 'true',
           leader: String(raft?.isLeader ?? false),

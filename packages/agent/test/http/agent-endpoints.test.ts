@@ -114,7 +114,7 @@ test('register a service with a sidecar: agent view, catalog via anti-entropy, d
   const sc = services['web-sidecar-proxy']!;
   t.is(sc.Kind, 'connect-proxy');
   t.is(sc.Port, 21000);
-  t.like(sc.Proxy as object, {
+  t.like(sc.Proxy, {
     DestinationServiceName: 'web',
     DestinationServiceID: 'web',
     LocalServicePort: 8080,
@@ -403,7 +403,7 @@ test('services and checks from the config file are registered at start', async (
   const c = (await req(url, 'GET', '/v1/agent/checks')).json() as Record<string, unknown>;
   t.truthy(c['disk']);
   t.truthy(c['service:cfg-svc']);
-  t.throws(() => buildConfig({ flags: { services: 'nope' } as Fragment }), {
+  t.throws(() => buildConfig({ flags: { services: 'nope' } }), {
     message: /definition object/,
   });
 });
