@@ -71,7 +71,7 @@ function agentConfig(dir: string, name: string): string {
   const path = join(dir, `${name}-extra.json`);
   writeFileSync(
     path,
-    JSON.stringify({ ae_interval: '2s', reconnect_timeout: '600s', check_update_interval: '1s' }),
+    JSON.stringify({ ae_interval: '2s', reconnect_timeout: '15s', check_update_interval: '1s' }),
   );
   return path;
 }
@@ -87,7 +87,7 @@ test.serial(
     const c = await TrellisCluster.start({
       cli: CLI,
       servers: 3,
-      clients: 3,
+      clients: 4,
       leaderTimeoutMs: 60_000,
       extraArgs: ({ name }) => [`-config-file=${agentConfig(cfgDir, name)}`],
     });
@@ -95,7 +95,7 @@ test.serial(
     const servers = c.agents.filter((a) => a.name.startsWith('s'));
     const clients = c.agents.filter((a) => a.name.startsWith('c'));
     const s1 = servers[0]!;
-    const [c1, c2, c3] = clients as [TrellisAgent, TrellisAgent, TrellisAgent];
+    const [c1, c2, c3, c4] = clients as [TrellisAgent, TrellisAgent, TrellisAgent, TrellisAgent];
 
     // Every client is a node in the catalog with a passing serfHealth check.
     await eventually('clients registered with serfHealth', async () => {
@@ -110,11 +110,11 @@ test.serial(
     const members = await getJson<{ Name: string; Tags: Record<string, string>; Status: number }[]>(
       `${c1.httpUrl}/v1/agent/members`,
     );
-    t.is(members.length, 6);
+    t.is(members.length, 7);
     t.is(members.find((m) => m.Name === 'c1')?.Tags.role, 'node');
 
-    // Register "web" on each client with an HTTP check on the shared backend.
-    for (const cl of clients) {
+    // Register "web" on c1–c3 with an HTTP check on the shared backend.
+    for (const cl of [c1, c2, c3]) {
       const r = await http('PUT', `${cl.httpUrl}/v1/agent/service/register`, {
         Name: 'web',
         ID: `web-${cl.name}`,
@@ -182,6 +182,19 @@ test.serial(
       const ids = Object.keys(n?.Services ?? {});
       return ids.includes('web-c2') && !ids.includes('intruder') ? true : undefined;
     });
+
+    // The server c1 sends its RPCs to dies: c1 fails over to another one.
+    type Self = { Stats: { rpc: Record<string, string> } };
+    const rpc1 = (await getJson<Self>(`${c1.httpUrl}/v1/agent/self`)).Stats.rpc;
+    const first = c.agent(rpc1.servers?.split(',')[0] ?? '');
+    c.kill(first);
+    await c.waitForLeader({ among: c.agents.filter((a) => a !== first), timeoutMs: 30_000 });
+    t.is((await http('GET', `${c1.httpUrl}/v1/kv/from-client?raw`)).text, 'hello');
+    const rpc2 = (await getJson<Self>(`${c1.httpUrl}/v1/agent/self`)).Stats.rpc;
+    t.true(Number(rpc2.failovers) > Number(rpc1.failovers), JSON.stringify(rpc2));
+    t.not(rpc2.servers?.split(',')[0], first.name);
+    await c.restart(first);
+    await c.waitForLeader({ timeoutMs: 60_000 });
 
     // A failover: kill the leader; nothing registered is lost, and changes keep flowing.
     const { leader } = await c.waitForLeader();
@@ -258,6 +271,27 @@ test.serial(
       const n = await http('GET', `${s1.httpUrl}/v1/catalog/node/c3`);
       return n.text.trim() === 'null' ? true : undefined;
     });
+
+    // A client that stays failed is reaped after reconnect_timeout (15 s here).
+    const killedAt = performance.now();
+    await c.kill(c4).exited;
+    await eventually('c4 serfHealth critical', async () => {
+      const checks = await getJson<CatalogCheck[]>(`${s1.httpUrl}/v1/health/node/c4`);
+      return checks.find((k) => k.CheckID === 'serfHealth')?.Status === 'critical'
+        ? true
+        : undefined;
+    });
+    await eventually(
+      'c4 reaped',
+      async () => {
+        const n = await http('GET', `${s1.httpUrl}/v1/catalog/node/c4`);
+        return n.text.trim() === 'null' ? true : undefined;
+      },
+      90_000,
+    );
+    const reapedAfter = performance.now() - killedAt;
+    t.log(`c4 reaped ${Math.round(reapedAfter)} ms after SIGKILL`);
+    t.true(reapedAfter >= 15_000, 'not before reconnect_timeout');
 
     // Graceful leave (SIGTERM: clients leave by default): the node is deregistered.
     await c2.stop();
