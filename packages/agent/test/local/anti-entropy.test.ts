@@ -236,7 +236,7 @@ test('DeregisterCriticalServiceAfter removes a service whose check stays critica
   );
 });
 
-test('node checks, config checks and persisted state come back after a restart', async (t) => {
+test('node checks, config checks and persisted state come back after a restart', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-local-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cat = new FakeCatalog();
