@@ -20,7 +20,7 @@ import type {
   ServiceDefinitionOptions,
 } from './definition.js';
 import { LocalState, type LocalCheckEntry } from './state.js';
-import type { CheckDefinition, LocalService } from './types.js';
+import { BLANK_CHECK, type CheckDefinition, type LocalService } from './types.js';
 
 /** The catalog reads alias checks of other nodes need (a blocking query on the node's checks). */
 export interface RemoteChecks {
@@ -73,42 +73,14 @@ export class LocalAgentError extends Error {
   }
 }
 
+/** A maintenance check: critical, never run, its reason in Notes (Consul's). */
 function maintenanceCheck(
   id: string,
   name: string,
   serviceId: string,
   notes: string,
 ): CheckDefinition {
-  return {
-    CheckID: id,
-    Name: name,
-    Notes: notes,
-    ServiceID: serviceId,
-    Status: 'critical',
-    kind: 'ttl',
-    Interval: 0,
-    Timeout: 0,
-    TTL: 0,
-    HTTP: '',
-    Method: '',
-    Header: {},
-    Body: '',
-    DisableRedirects: false,
-    TLSServerName: '',
-    TLSSkipVerify: false,
-    TCP: '',
-    TCPUseTLS: false,
-    GRPC: '',
-    GRPCUseTLS: false,
-    AliasNode: '',
-    AliasService: '',
-    ScriptArgs: [],
-    SuccessBeforePassing: 0,
-    FailuresBeforeWarning: 0,
-    FailuresBeforeCritical: 0,
-    DeregisterCriticalServiceAfter: 0,
-    OutputMaxSize: 0,
-  };
+  return { ...BLANK_CHECK, CheckID: id, Name: name, Notes: notes, ServiceID: serviceId };
 }
 
 function isMaintenance(id: string): boolean {

@@ -62,3 +62,35 @@ export interface CheckState {
   readonly Status: CheckStatus;
   readonly Output: string;
 }
+
+/** A TTL check with every field at its zero value: the base other definitions spread over. */
+export const BLANK_CHECK: CheckDefinition = {
+  CheckID: '',
+  Name: '',
+  Notes: '',
+  ServiceID: '',
+  Status: 'critical',
+  kind: 'ttl',
+  Interval: 0,
+  Timeout: 0,
+  TTL: 0,
+  HTTP: '',
+  Method: '',
+  Header: {},
+  Body: '',
+  DisableRedirects: false,
+  TLSServerName: '',
+  TLSSkipVerify: false,
+  TCP: '',
+  TCPUseTLS: false,
+  GRPC: '',
+  GRPCUseTLS: false,
+  AliasNode: '',
+  AliasService: '',
+  ScriptArgs: [],
+  SuccessBeforePassing: 0,
+  FailuresBeforeWarning: 0,
+  FailuresBeforeCritical: 0,
+  DeregisterCriticalServiceAfter: 0,
+  OutputMaxSize: 0,
+};

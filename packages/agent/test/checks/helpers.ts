@@ -6,7 +6,7 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import type { CheckStatus } from '@trellis/state';
-import type { CheckDefinition } from '../../src/local/types.js';
+import { BLANK_CHECK, type CheckDefinition } from '../../src/local/types.js';
 import type { CheckNotify } from '../../src/checks/index.js';
 
 /** A definition with every field at its zero value, then `over`. */
@@ -14,34 +14,13 @@ export function def(
   over: Partial<CheckDefinition> & Pick<CheckDefinition, 'kind'>,
 ): CheckDefinition {
   return {
+    ...BLANK_CHECK,
     CheckID: `check-${over.kind}`,
     Name: `check ${over.kind}`,
-    Notes: '',
-    ServiceID: '',
-    Status: 'critical',
     // One run per test unless a test asks for more: fewer processes and sockets in flight keep
     // the suite's timing honest when test files run side by side.
     Interval: 10_000,
     Timeout: 2000,
-    TTL: 0,
-    HTTP: '',
-    Method: '',
-    Header: {},
-    Body: '',
-    DisableRedirects: false,
-    TLSServerName: '',
-    TLSSkipVerify: false,
-    TCP: '',
-    TCPUseTLS: false,
-    GRPC: '',
-    GRPCUseTLS: false,
-    AliasNode: '',
-    AliasService: '',
-    ScriptArgs: [],
-    SuccessBeforePassing: 0,
-    FailuresBeforeWarning: 0,
-    FailuresBeforeCritical: 0,
-    DeregisterCriticalServiceAfter: 0,
     OutputMaxSize: 4096,
     ...over,
   };

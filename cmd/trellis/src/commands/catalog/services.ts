@@ -18,7 +18,7 @@ import {
   str,
   usage,
 } from '../shared/http-flags.js';
-import { InputError, loadDataSource } from '../shared/input.js';
+import { filterArgument } from '../shared/input.js';
 import { fail, out, tabulate } from '../shared/output.js';
 import { listQuery, pathSegment } from '../shared/query.js';
 
@@ -136,15 +136,8 @@ export const catalogServicesCommand: Command = {
     if (rest.length > 0) return fail(io, `Too many arguments (expected 0, got ${rest.length})`);
     const client = clientOrReport(values, io);
     if (!client) return 1;
-    let filter = str(values, 'filter') ?? '';
-    if (filter !== '') {
-      try {
-        filter = (await loadDataSource(filter, io)).toString('utf8');
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        return fail(io, `Could not process filter argument: ${e.message}`);
-      }
-    }
+    const filter = await filterArgument(str(values, 'filter') ?? '', io);
+    if (filter === undefined) return 1;
     const node = str(values, 'node') ?? '';
     const query = listQuery(client, {
       ...(nodeMeta.size > 0 ? { 'node-meta': [...nodeMeta].map(([k, v]) => `${k}:${v}`) } : {}),

@@ -158,3 +158,18 @@ export function decodeBase64Strict(s: string): Buffer {
   }
   return Buffer.from(clean, 'base64');
 }
+
+/**
+ * A `-filter` value: the expression itself, or read from `@file` or stdin (`-`) as Consul's
+ * commands allow. Undefined after an unreadable source was reported on stderr.
+ */
+export async function filterArgument(value: string, io: Io): Promise<string | undefined> {
+  if (value === '') return '';
+  try {
+    return (await loadDataSource(value, io)).toString('utf8');
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    io.stderr.write(`Could not process filter argument: ${e.message}\n`);
+    return undefined;
+  }
+}
