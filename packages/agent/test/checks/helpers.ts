@@ -3,11 +3,11 @@
  * notify that records every update, bounded waits, and loopback servers that always close.
  */
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import type { CheckStatus } from '@trellis/state';
 import { BLANK_CHECK, type CheckDefinition } from '../../src/local/types.js';
 import type { CheckNotify } from '../../src/checks/index.js';
+import { waitFor as waitUntil } from '../wait.js';
 
 /** A definition with every field at its zero value, then `over`. */
 export function def(
@@ -59,20 +59,13 @@ export class Recorder {
   }
 }
 
-/** Polls `fn` every 10 ms until it returns something other than undefined/false. */
-export async function waitFor<T>(
+/** The check tests' bounded wait: 5 s, polled every 10 ms. */
+export function waitFor<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 5000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
+  return waitUntil(what, fn, timeoutMs, 10);
 }
 
 /**

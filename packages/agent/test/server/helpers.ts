@@ -5,26 +5,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buildConfig, type Fragment } from '../../src/config/load.js';
 import type { RuntimeConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { Server } from '../../src/server/server.js';
 
-export async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
+export { waitFor } from '../wait.js';
 
 export class TestCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'trellis-server-test-'));
