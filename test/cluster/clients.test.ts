@@ -138,6 +138,12 @@ test.serial(
     // Writes through a client (KV) land in the replicated store.
     t.is((await http('PUT', `${c3.httpUrl}/v1/kv/from-client`, 'hello')).text.trim(), 'true');
     t.is((await http('GET', `${s1.httpUrl}/v1/kv/from-client?raw`)).text, 'hello');
+    // A session created through a client belongs to the client's node, as on Consul.
+    const sess = JSON.parse((await http('PUT', `${c3.httpUrl}/v1/session/create`, {})).text) as {
+      ID: string;
+    };
+    const info = await getJson<{ Node: string }[]>(`${s1.httpUrl}/v1/session/info/${sess.ID}`);
+    t.is(info[0]?.Node, 'c3');
 
     // The backend fails: every instance turns critical; ?passing returns none.
     be.setHealthy(false);

@@ -70,6 +70,13 @@ export const FORWARDED_REQUEST_HEADERS = [
   'authorization',
 ] as const;
 
+/**
+ * The node of the client agent a forwarded request came through: what "this agent's node"
+ * means to the endpoints that default to it (a session's Node), as on Consul, where the
+ * client agent fills it in before its RPC.
+ */
+export const AGENT_NODE_HEADER = 'x-trellis-agent-node';
+
 /** Largest body forwarded (the server's own endpoint limits apply after this). */
 export const MAX_FORWARDED_BODY = 6 * 1024 * 1024;
 /** Longest a forwarded blocking query may be held: Consul's 10 min cap plus its jitter. */

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { GossipAgent, type Member, type PresetName } from '@trellis/gossip';
 import { RpcClient, RpcError } from '@trellis/rpc';
 import {
+  AGENT_NODE_HEADER,
   CLIENT_RPC,
   MAX_FORWARD_MS,
   MAX_NODE_CHECKS_WAIT_MS,
@@ -311,7 +312,8 @@ export class Client {
   /** Forwards an HTTP API request to a server; reads are retried on another server. */
   async forward(req: ForwardedRequest, signal?: AbortSignal): Promise<ForwardedAnswer> {
     const read = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
-    return (await this.call(CLIENT_RPC.http, req, {
+    const body = { ...req, headers: { ...req.headers, [AGENT_NODE_HEADER]: this.nodeName } };
+    return (await this.call(CLIENT_RPC.http, body, {
       timeoutMs: MAX_FORWARD_MS,
       idempotent: read,
       ...(signal ? { signal } : {}),

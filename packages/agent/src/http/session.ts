@@ -13,6 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { MessageType, type ServiceCheck, type Session } from '@trellis/state';
 import { json, setMeta, type Answer, type Ctx } from './context.js';
 import { parseGoDuration } from './duration.js';
+import { AGENT_NODE_HEADER } from '../client-rpc.js';
+import { NODE_NAME_RE } from '../config/schema.js';
 import type { Endpoint } from './endpoints.js';
 import { HttpError, badRequest } from './errors.js';
 import { blockingRead, checkDatacenter, parseQueryOptions, readBody } from './request.js';
@@ -318,7 +320,10 @@ function checkTtl(ttl: string): void {
 
 async function sessionCreate(ctx: Ctx): Promise<Answer> {
   const body = await readBody(ctx.request.raw, SESSION_MAX_BODY_BYTES);
-  const spec = decodeSession(body, ctx.backend.nodeName);
+  // Through a client agent, "this agent" is the client (Consul's agent fills in its node).
+  const via = ctx.request.headers[AGENT_NODE_HEADER];
+  const node = typeof via === 'string' && NODE_NAME_RE.test(via) ? via : ctx.backend.nodeName;
+  const spec = decodeSession(body, node);
   fixupChecks(spec);
   // What follows is Consul's Session.Apply RPC: forwarded first, then validated.
   checkDatacenter(ctx.query, ctx.backend);
