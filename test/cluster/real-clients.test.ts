@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TrellisCluster } from '@trellis/testkit';
-import { peerTest, probe } from '../helpers/peers.js';
+import { peerTest, probe } from '@trellis/testkit/peers';
 
 const CLI = fileURLToPath(new URL('../../../cmd/trellis/bin/trellis.js', import.meta.url));
 const PY = fileURLToPath(new URL('../../../test/cluster/python-consul.py', import.meta.url));

@@ -1,7 +1,10 @@
 /**
- * Tests that need a Debian peer (python3-consul, prometheus, dig, …): the test runs when the
- * peer is present; otherwise it is skipped with the reason printed, or, under
+ * Tests that need a Debian peer (python3-consul, dig, unbound, …): the test runs when the peer
+ * is present; otherwise it is skipped with the reason printed, or, under
  * TRELLIS_REQUIRE_PEERS=1 (set by .ci/run, which installs the peers), fails.
+ *
+ * Imported as `@trellis/testkit/peers`, apart from the rest of the kit: it loads ava, which
+ * only runs inside ava (benchmarks and drills import the kit too).
  */
 import test, { type ImplementationFn } from 'ava';
 import { spawnSync } from 'node:child_process';
