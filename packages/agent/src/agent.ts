@@ -5,6 +5,7 @@
  * anti-entropy) and serve the HTTP API: a server answers from its replica, a client answers
  * the agent endpoints itself and forwards the rest to a server.
  */
+import { DnsServer } from '@trellis/dns';
 import type { PresetName } from '@trellis/gossip';
 import { Client } from './client/client.js';
 import type { RuntimeConfig } from './config/schema.js';
@@ -93,6 +94,7 @@ export class Agent {
     readonly client: Client | null,
     readonly local: LocalAgent,
     http: Http | null,
+    readonly dns: DnsServer | null,
     log: AgentLogger,
   ) {
     this.#http = http;
@@ -100,7 +102,7 @@ export class Agent {
     const stopped = server ? server.stopped : (client as Client).stopped;
     this.done = stopped.then(async () => {
       local.stop();
-      await this.#http?.close();
+      await Promise.all([this.#http?.close(), dns?.close()]);
     });
   }
 
@@ -160,6 +162,7 @@ export class Agent {
     });
     localRef = local;
     let http: Http | null = null;
+    let dns: DnsServer | null = null;
     try {
       local.start(configDefinitions(cfg, local));
       const api: AgentApi = {
@@ -203,12 +206,21 @@ export class Agent {
           ...(client ? { forward: client.forward.bind(client) } : {}),
         });
       }
+      if (cfg.ports.dns >= 0) {
+        dns = await DnsServer.listen({
+          handler: server ? server.dnsHandler() : (client as Client).dnsAnswerer(),
+          host: cfg.client_addr,
+          port: cfg.ports.dns,
+          logger: o.logger.child({ name: 'agent.dns' }),
+        });
+      }
     } catch (e) {
       local.stop();
+      await http?.close();
       await role.close();
       throw e;
     }
-    const agent = new Agent(server, client, local, http, o.logger);
+    const agent = new Agent(server, client, local, http, dns, o.logger);
     void role.stopped.then(() => {
       agent.#fatal = fatal;
     });
@@ -228,7 +240,7 @@ export class Agent {
   async shutdown(): Promise<void> {
     this.#log.info({}, 'agent: shutting down');
     this.local.stop();
-    await this.#http?.close();
+    await Promise.all([this.#http?.close(), this.dns?.close()]);
     await (this.server ?? this.client)?.close();
     await this.done;
   }

@@ -10,6 +10,8 @@
  * - `Client.NodeState`: the node's row, services and checks (anti-entropy's full sync).
  * - `Client.Register` / `Client.Deregister`: catalog writes for the client's own node.
  * - `Client.NodeChecks`: a blocking query on a node's checks (alias checks of other nodes).
+ * - `Client.DNS`: a DNS query packet answered by the server's DNS handler (its replica, its
+ *   recursors); the answer packet comes back as it is.
  */
 import type {
   DeregisterRequest,
@@ -25,6 +27,7 @@ export const CLIENT_RPC = {
   register: 'Client.Register',
   deregister: 'Client.Deregister',
   nodeChecks: 'Client.NodeChecks',
+  dns: 'Client.DNS',
 } as const;
 
 export interface ForwardedRequest {
@@ -83,3 +86,16 @@ export const MAX_FORWARDED_BODY = 6 * 1024 * 1024;
 export const MAX_FORWARD_MS = 10 * 60_000 + (10 * 60_000) / 16 + 5_000;
 /** Longest a `Client.NodeChecks` query parks on the server. */
 export const MAX_NODE_CHECKS_WAIT_MS = 5 * 60_000;
+
+export interface DnsRequest {
+  readonly query: Uint8Array;
+  readonly transport: 'udp' | 'tcp';
+}
+
+export interface DnsReply {
+  /** null: the query is dropped (not answerable, e.g. garbage without a header). */
+  readonly answer: Uint8Array | null;
+}
+
+/** Largest DNS message (TCP's two-byte length). */
+export const MAX_DNS_MESSAGE = 65_535;

@@ -12,12 +12,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { availableParallelism } from 'node:os';
 import { GossipAgent, type Member, type PresetName } from '@trellis/gossip';
+import { servfailFor, type DnsAnswerer } from '@trellis/dns';
 import { RpcClient, RpcError } from '@trellis/rpc';
 import {
   AGENT_NODE_HEADER,
   CLIENT_RPC,
   MAX_FORWARD_MS,
   MAX_NODE_CHECKS_WAIT_MS,
+  type DnsReply,
   type ForwardedAnswer,
   type ForwardedRequest,
   type NodeChecksReply,
@@ -318,6 +320,28 @@ export class Client {
       idempotent: read,
       ...(signal ? { signal } : {}),
     })) as ForwardedAnswer;
+  }
+
+  /**
+   * DNS for a client agent: each query is relayed to a server, which answers it from its
+   * replica (stale reads, as Consul's DNS defaults to) and returns the answer packet.
+   */
+  dnsAnswerer(): DnsAnswerer {
+    return {
+      answer: async (query, transport) => {
+        try {
+          const r = (await this.call(
+            CLIENT_RPC.dns,
+            { query, transport },
+            { idempotent: true, timeoutMs: 5_000 },
+          )) as DnsReply;
+          return r.answer;
+        } catch (e) {
+          this.#log.debug({ err: (e as Error).message }, 'dns: no server answered; SERVFAIL');
+          return servfailFor(query);
+        }
+      },
+    };
   }
 
   /** The catalog over RPC, for this agent's anti-entropy and alias checks. */

@@ -6,10 +6,13 @@
  */
 import { RpcError, type Handlers } from '@trellis/rpc';
 import { MessageType, blockingQuery, type StateStore } from '@trellis/state';
+import type { DnsAnswerer } from '@trellis/dns';
 import type { FastifyInstance } from 'fastify';
 import {
   CLIENT_RPC,
+  MAX_DNS_MESSAGE,
   MAX_FORWARDED_BODY,
+  type DnsReply,
   MAX_NODE_CHECKS_WAIT_MS,
   type ForwardedAnswer,
   type NodeChecksReply,
@@ -33,6 +36,8 @@ export interface ClientHandlerHost {
   ): Promise<ApplyOutcome>;
   /** The server's HTTP API (not necessarily listening), for forwarded requests. */
   httpApp(): FastifyInstance;
+  /** The server's DNS handler, for queries client agents relay. */
+  dns(): DnsAnswerer;
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
@@ -94,6 +99,17 @@ export function registerClientHandlers(handlers: Handlers, host: ClientHandlerHo
       out[k] = Array.isArray(v) ? v.join(', ') : String(v);
     }
     return { status: res.statusCode, headers: out, body: res.rawPayload };
+  });
+
+  handlers.request(CLIENT_RPC.dns, async (body): Promise<DnsReply> => {
+    const b = obj(body);
+    const query = b.query;
+    const transport = b.transport;
+    if (!(query instanceof Uint8Array) || query.length > MAX_DNS_MESSAGE) {
+      throw bad(`query: expected at most ${MAX_DNS_MESSAGE} bytes`);
+    }
+    if (transport !== 'udp' && transport !== 'tcp') throw bad('transport: udp or tcp');
+    return { answer: await host.dns().answer(query, transport) };
   });
 
   handlers.request(CLIENT_RPC.nodeState, async (body): Promise<NodeStateReply> => {

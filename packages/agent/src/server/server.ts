@@ -71,6 +71,7 @@ import {
   type UserEventInfo,
 } from '../http/backend.js';
 import { parseDuration } from '../config/duration.js';
+import { DnsHandler } from '@trellis/dns';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApi } from '../http/server.js';
 import type { AgentLogger } from '../log.js';
@@ -193,6 +194,8 @@ export class Server implements Backend {
   readonly #events: UserEventLog;
   /** The HTTP API that answers requests client agents forward (built on first use). */
   #httpApp: FastifyInstance | null = null;
+  /** The DNS handler (this agent's DNS port, and queries client agents relay). */
+  #dns: DnsHandler | null = null;
   #closed = false;
   #leaving = false;
   #resolveStopped!: () => void;
@@ -548,7 +551,32 @@ export class Server implements Backend {
         (this.#httpApp ??= buildHttpApi(this, {
           logger: this.#log.child({ name: 'agent.http.forwarded' }),
         })),
+      dns: () => this.dnsHandler(),
     };
+  }
+
+  /** Answers DNS from this replica (Consul's DNS interface; see @trellis/dns). */
+  dnsHandler(): DnsHandler {
+    if (this.#dns) return this.#dns;
+    const cfg = this.#cfg;
+    this.#dns = new DnsHandler({
+      backend: {
+        store: this.store,
+        datacenter: this.datacenter,
+        nodeName: this.nodeName,
+        readBarrier: (mode) => this.readBarrier(mode),
+        servers: () =>
+          [...this.#servers.values()]
+            .filter((s) => s.status === 'alive' || s.status === 'suspect')
+            .map((s) => ({ name: s.name, address: s.host })),
+      },
+      domain: cfg.domain,
+      altDomain: cfg.alt_domain,
+      config: cfg.dns_config,
+      recursors: cfg.recursors,
+      logger: this.#log.child({ name: 'agent.dns' }),
+    });
+    return this.#dns;
   }
 
   /** The catalog as this server's own local agent (anti-entropy, alias checks) uses it. */
@@ -1392,6 +1420,7 @@ export class Server implements Backend {
     ]);
     await this.#rpc?.close();
     await this.#httpApp?.close();
+    this.#dns?.close();
     if (this.#disk instanceof NodeDisk) this.#disk.close();
     this.#resolveStopped();
   }
