@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TrellisCluster, type TrellisAgent } from '@trellis/testkit';
+import { int } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,15 +32,6 @@ const { values } = parseArgs({
     cli: { type: 'string' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const nClients = int('clients', values.clients, 1, 200);
 const flips = int('flips', values.flips, 1, 1000);

@@ -15,14 +15,15 @@
  *    returning it (polled every 10 ms).
  * Ratios are Trellis / unbound.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TrellisCluster, allocatePorts } from '@trellis/testkit';
+import { TrellisCluster, allocatePorts, startUnbound, type RunningUnbound } from '@trellis/testkit';
+import { int } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,15 +33,6 @@ const { values } = parseArgs({
     cli: { type: 'string' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const instances = int('instances', values.instances, 1, 250);
 const seconds = int('seconds', values.seconds, 1, 600);
@@ -137,7 +129,7 @@ const cluster = await TrellisCluster.start({
   dev: true,
   extraArgs: () => [`-dns-port=${dnsPort}`, '-log-level=warn'],
 });
-let ub: ChildProcess | null = null;
+let ub: RunningUnbound | null = null;
 try {
   const agent = cluster.agents[0]!;
   const local: string[] = [];
@@ -153,39 +145,23 @@ try {
       }),
     });
     if (res.status !== 200) throw new Error(`register: ${res.status}`);
-    local.push(`  local-data: "web.service.consul. 0 IN A ${ip}"`);
-    local.push(
-      `  local-data: "web.service.consul. 0 IN SRV 1 1 ${8000 + i} n${i}.node.dc1.consul."`,
-    );
-    local.push(`  local-data: "n${i}.node.dc1.consul. 0 IN A ${ip}"`);
+    local.push(`web.service.consul. 0 IN A ${ip}`);
+    local.push(`web.service.consul. 0 IN SRV 1 1 ${8000 + i} n${i}.node.dc1.consul.`);
+    local.push(`n${i}.node.dc1.consul. 0 IN A ${ip}`);
   }
-  writeFileSync(
-    join(dir, 'unbound.conf'),
-    [
-      'server:',
-      '  interface: 127.0.0.1',
-      `  port: ${ubPort}`,
-      '  num-threads: 1',
-      '  do-daemonize: no',
-      '  username: ""',
-      '  chroot: ""',
-      `  directory: "${dir}"`,
-      '  pidfile: ""',
-      '  use-syslog: no',
-      '  access-control: 127.0.0.0/8 allow',
-      '  local-zone: "consul." static',
-      ...local,
-      '',
-    ].join('\n'),
-  );
-  ub = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    if (
-      (await dnsQuery(ubPort, 'web.service.consul')) &&
-      (await dnsQuery(dnsPort, 'web.service.consul'))
-    )
-      break;
+  ub = startUnbound({
+    port: ubPort,
+    threads: 1,
+    localZones: ['"consul." static'],
+    localData: local,
+  });
+  let ready = false;
+  for (let i = 0; i < 100 && !ready; i++) {
+    ready =
+      (await dnsQuery(ubPort, 'web.service.consul')) !== null &&
+      (await dnsQuery(dnsPort, 'web.service.consul')) !== null;
   }
+  if (!ready) throw new Error(`a DNS server did not answer; unbound: ${ub.stderr()}`);
 
   console.log(
     `web.service.consul with ${instances} healthy instances; dnsperf over UDP, ${seconds} s each`,
@@ -232,11 +208,7 @@ try {
     `health change → DNS answer changed: ${flips.map((f) => f.toFixed(1)).join(', ')} ms`,
   );
 } finally {
-  if (ub && ub.exitCode === null) {
-    const exited = new Promise((r) => ub?.once('exit', r));
-    ub.kill('SIGTERM');
-    await exited;
-  }
+  await ub?.stop();
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -22,6 +22,7 @@ import { TrellisCluster } from '@trellis/testkit';
 import { HttpError, keepAliveAgent, send } from './kv/http.js';
 import { closedLoop, type LoadResult } from './kv/load.js';
 import { parkedQueries, type ParkTarget } from './kv/parked.js';
+import { int } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,15 +35,6 @@ const { values } = parseArgs({
     'parked-instances': { type: 'string', default: '3' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const instances = int('instances', values.instances, 1, 100_000);
 const clients = int('clients', values.clients, 1, 1024);

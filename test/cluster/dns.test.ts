@@ -4,12 +4,9 @@
  * Instances are registered through the client's agent API; a failing check drops an
  * instance from the answers.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { TrellisCluster, allocatePorts } from '@trellis/testkit';
+import { TrellisCluster, allocatePorts, startUnbound } from '@trellis/testkit';
 import { peerTest, probe } from '@trellis/testkit/peers';
 import { eventually } from '../helpers/wait.js';
 
@@ -116,40 +113,8 @@ peerTest(
       return;
     }
     const [ubPort] = await allocatePorts(1);
-    const dir = mkdtempSync(join(tmpdir(), 'trellis-unbound-'));
-    writeFileSync(
-      join(dir, 'unbound.conf'),
-      [
-        'server:',
-        '  interface: 127.0.0.1',
-        `  port: ${ubPort!}`,
-        '  do-daemonize: no',
-        '  username: ""',
-        '  chroot: ""',
-        `  directory: "${dir}"`,
-        '  pidfile: ""',
-        '  use-syslog: no',
-        '  do-not-query-localhost: no',
-        '  module-config: "iterator"',
-        '  access-control: 127.0.0.0/8 allow',
-        '  qname-minimisation: no',
-        'forward-zone:',
-        '  name: "consul."',
-        `  forward-addr: 127.0.0.1@${clientDns}`,
-        '',
-      ].join('\n'),
-    );
-    const ub: ChildProcess = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    t.teardown(async () => {
-      if (ub.exitCode === null) {
-        const exited = new Promise((r) => ub.once('exit', r));
-        ub.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const ub = startUnbound({ port: ubPort!, forward: { 'consul.': clientDns } });
+    t.teardown(() => ub.stop());
     const viaUnbound = await eventually('unbound answers web.service.consul', async () => {
       const lines = await short(ubPort!, 'web.service.consul', 'SRV');
       return lines.length === 2 ? lines : undefined;

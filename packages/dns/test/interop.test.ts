@@ -1,11 +1,7 @@
 // A resolver nobody here wrote: Debian's unbound forwarding the consul. zone (and a reverse
 // zone) to our server, the way Consul's docs tell operators to wire DNS. The queries go to
 // unbound; the answers must come from the catalog through it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   DnsServer,
   RCode,
@@ -16,6 +12,7 @@ import {
   type Message,
 } from '../src/index.js';
 import { FakeBackend, handlerFor, sampleCatalog } from './helpers.js';
+import { startUnbound } from '@trellis/testkit';
 import { peerTest, probe } from '@trellis/testkit/peers';
 
 const unbound = { name: 'unbound', missing: probe('unbound', ['-V']) };
@@ -55,54 +52,20 @@ peerTest(
       port: 0,
     });
     t.teardown(() => server.close());
-    const dir = mkdtempSync(join(tmpdir(), 'trellis-unbound-'));
     const port = await freePort();
-    writeFileSync(
-      join(dir, 'unbound.conf'),
-      [
-        'server:',
-        '  interface: 127.0.0.1',
-        `  port: ${port}`,
-        '  do-daemonize: no',
-        '  username: ""',
-        '  chroot: ""',
-        `  directory: "${dir}"`,
-        '  pidfile: ""',
-        '  use-syslog: no',
-        '  do-not-query-localhost: no',
-        '  module-config: "iterator"',
-        '  access-control: 127.0.0.0/8 allow',
-        '  local-zone: "10.in-addr.arpa." nodefault',
-        '  qname-minimisation: no',
-        'forward-zone:',
-        '  name: "consul."',
-        `  forward-addr: 127.0.0.1@${server.udpPort}`,
-        'forward-zone:',
-        '  name: "10.in-addr.arpa."',
-        `  forward-addr: 127.0.0.1@${server.udpPort}`,
-        '',
-      ].join('\n'),
-    );
-    const child: ChildProcess = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const ub = startUnbound({
+      port,
+      localZones: ['"10.in-addr.arpa." nodefault'],
+      forward: { 'consul.': server.udpPort, '10.in-addr.arpa.': server.udpPort },
     });
-    let stderr = '';
-    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    t.teardown(async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    });
+    t.teardown(() => ub.stop());
 
     // Wait for unbound to serve.
     let srv: Message | null = null;
     for (let i = 0; i < 50 && srv === null; i++) {
       srv = await udpQuery(port, makeQuery(1, 'web.service.consul', RRType.SRV, { edns: {} }), 300);
     }
-    t.not(srv, null, `unbound did not answer: ${stderr}`);
+    t.not(srv, null, `unbound did not answer: ${ub.stderr()}`);
     t.is(srv?.header.rcode, RCode.NoError);
     t.deepEqual(
       srv?.answer

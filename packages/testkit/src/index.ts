@@ -71,3 +71,9 @@ export {
   type ExitInfo,
   type HttpAnswer,
 } from './cluster.js';
+export {
+  startUnbound,
+  unboundConfig,
+  type RunningUnbound,
+  type UnboundOptions,
+} from './unbound.js';
