@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { availableParallelism } from 'node:os';
-import { GossipAgent, type Member, type PresetName } from '@trellis/gossip';
+import type { GossipAgent, Member, PresetName } from '@trellis/gossip';
 import { servfailFor, type DnsAnswerer } from '@trellis/dns';
 import { RpcClient, RpcError } from '@trellis/rpc';
 import {
@@ -39,11 +39,11 @@ import type { AgentLogger } from '../log.js';
 import { UserEventLog } from '../membership/events.js';
 import {
   advertiseHost,
-  gossipAdvertise,
   hostOf,
   hostPort,
   gossipStats,
   memberInfo,
+  startLanGossip,
 } from '../membership/members.js';
 import { loadOrCreateNodeId } from '../server/ids.js';
 
@@ -126,22 +126,10 @@ export class Client {
   async #start(): Promise<void> {
     const cfg = this.#cfg;
     this.#advertise = advertiseHost(cfg);
-    this.#gossip = await GossipAgent.start({
-      name: cfg.node_name,
-      bindAddr: cfg.bind_addr,
-      port: cfg.ports.serf_lan,
-      ...gossipAdvertise(cfg, this.#advertise),
-      preset: this.#o.gossipPreset ?? 'lan',
-      tags: {
-        role: 'node',
-        dc: cfg.datacenter,
-        id: this.nodeId,
-        vsn: '2',
-        build: this.#o.version,
-      },
-      keys: cfg.encrypt === '' ? [] : [cfg.encrypt],
-      retryJoin: cfg.retry_join,
-      retryJoinInterval: cfg.retry_interval,
+    this.#gossip = await startLanGossip(cfg, {
+      advertise: this.#advertise,
+      ...(this.#o.gossipPreset === undefined ? {} : { preset: this.#o.gossipPreset }),
+      tags: { role: 'node', dc: cfg.datacenter, id: this.nodeId, vsn: '2', build: this.#o.version },
       logger: this.#log.child({ name: 'agent.client.serf.lan' }),
     });
     this.#gossip.onMember((kind, m) => {

@@ -3,7 +3,14 @@
  * it at, and how a gossip member is shown in /v1/agent/members (serf's shape).
  */
 import { networkInterfaces } from 'node:os';
-import type { AgentStats, Member } from '@trellis/gossip';
+import {
+  GossipAgent,
+  type AgentStats,
+  type Member,
+  type PresetName,
+  type Tags,
+} from '@trellis/gossip';
+import type { AgentLogger } from '../log.js';
 import type { RuntimeConfig } from '../config/schema.js';
 import type { MemberInfo } from '../http/backend.js';
 
@@ -34,11 +41,30 @@ export function hostOf(addr: string): string {
   return addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
 }
 
-/** Gossip options every agent passes: advertise only when binding a wildcard or told to. */
-export function gossipAdvertise(cfg: RuntimeConfig, host: string): { advertiseAddr?: string } {
-  return cfg.bind_addr === '0.0.0.0' || cfg.bind_addr === '::' || cfg.advertise_addr !== ''
-    ? { advertiseAddr: hostPort(host, cfg.ports.serf_lan) }
-    : {};
+/**
+ * Joins the LAN pool as every agent does: the configured name, bind address, gossip port,
+ * key and retry-join list; an advertised address only when binding a wildcard or told to.
+ * Servers and clients differ only in their tags.
+ */
+export function startLanGossip(
+  cfg: RuntimeConfig,
+  o: { advertise: string; tags: Tags; preset?: PresetName; logger: AgentLogger },
+): Promise<GossipAgent> {
+  const wildcard = cfg.bind_addr === '0.0.0.0' || cfg.bind_addr === '::';
+  return GossipAgent.start({
+    name: cfg.node_name,
+    bindAddr: cfg.bind_addr,
+    port: cfg.ports.serf_lan,
+    ...(wildcard || cfg.advertise_addr !== ''
+      ? { advertiseAddr: hostPort(o.advertise, cfg.ports.serf_lan) }
+      : {}),
+    preset: o.preset ?? 'lan',
+    tags: o.tags,
+    keys: cfg.encrypt === '' ? [] : [cfg.encrypt],
+    retryJoin: cfg.retry_join,
+    retryJoinInterval: cfg.retry_interval,
+    logger: o.logger,
+  });
 }
 
 export function memberInfo(m: Member): MemberInfo {

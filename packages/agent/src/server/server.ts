@@ -27,7 +27,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { availableParallelism } from 'node:os';
-import { GossipAgent, type Member, type MemberEventKind, type PresetName } from '@trellis/gossip';
+import type { GossipAgent } from '@trellis/gossip';
+import { type Member, type MemberEventKind, type PresetName } from '@trellis/gossip';
 import {
   ConfChangeType,
   MemoryDisk,
@@ -78,11 +79,11 @@ import type { AgentLogger } from '../log.js';
 import { UserEventLog } from '../membership/events.js';
 import {
   advertiseHost,
-  gossipAdvertise,
   hostOf,
   hostPort,
   gossipStats,
   memberInfo,
+  startLanGossip,
 } from '../membership/members.js';
 import { ArchiveError, readArchive, writeArchive } from './archive.js';
 import type { CatalogSync } from '../local/anti-entropy.js';
@@ -251,12 +252,9 @@ export class Server implements Backend {
       logger: this.#log.child({ name: 'agent.server.rpc' }),
     });
     const serverPort = this.#rpc.address().port;
-    this.#gossip = await GossipAgent.start({
-      name: cfg.node_name,
-      bindAddr: cfg.bind_addr,
-      port: cfg.ports.serf_lan,
-      ...gossipAdvertise(cfg, this.#advertise),
-      preset: this.#o.gossipPreset ?? 'lan',
+    this.#gossip = await startLanGossip(cfg, {
+      advertise: this.#advertise,
+      ...(this.#o.gossipPreset === undefined ? {} : { preset: this.#o.gossipPreset }),
       tags: {
         role: 'consul',
         dc: cfg.datacenter,
@@ -268,9 +266,6 @@ export class Server implements Backend {
         build: this.#o.version,
         ...(cfg.bootstrap ? { bootstrap: '1' } : {}),
       },
-      keys: cfg.encrypt === '' ? [] : [cfg.encrypt],
-      retryJoin: cfg.retry_join,
-      retryJoinInterval: cfg.retry_interval,
       logger: this.#log.child({ name: 'agent.server.serf.lan' }),
     });
     this.#gossip.onMember((kind, m) => this.#onMember(kind, m));

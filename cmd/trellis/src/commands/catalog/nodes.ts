@@ -5,19 +5,10 @@
  */
 import type { Command, Io } from '../../command.js';
 import { parseFlags, type FlagSpec } from '../../flags.js';
-import {
-  CLIENT_FLAGS,
-  SERVER_FLAGS,
-  bool,
-  clientOrReport,
-  keyValues,
-  staleQuery,
-  str,
-  usage,
-} from '../shared/http-flags.js';
-import { filterArgument } from '../shared/input.js';
+import { CLIENT_FLAGS, SERVER_FLAGS, bool, str, usage } from '../shared/http-flags.js';
+import { catalogListRequest } from './list.js';
 import { columnize, fail, out } from '../shared/output.js';
-import { listQuery, pathSegment } from '../shared/query.js';
+import { pathSegment } from '../shared/query.js';
 
 const flags: FlagSpec[] = [
   { name: 'filter', kind: 'string', usage: 'Filter to use with the request' },
@@ -160,20 +151,11 @@ export const catalogNodesCommand: Command = {
     ),
   async run(args: readonly string[], io: Io): Promise<number> {
     const { values, args: rest } = parseFlags([...HTTP, ...flags], args);
-    const nodeMeta = keyValues(values, 'node-meta');
-    if (rest.length > 0) return fail(io, `Too many arguments (expected 0, got ${rest.length})`);
-    const client = clientOrReport(values, io);
-    if (!client) return 1;
-    const filter = await filterArgument(str(values, 'filter') ?? '', io);
-    if (filter === undefined) return 1;
     const near = str(values, 'near') ?? '';
     const service = str(values, 'service') ?? '';
-    const query = listQuery(client, {
-      ...(near !== '' ? { near } : {}),
-      ...(nodeMeta.size > 0 ? { 'node-meta': [...nodeMeta].map(([k, v]) => `${k}:${v}`) } : {}),
-      ...(filter !== '' ? { filter } : {}),
-      ...staleQuery(values),
-    });
+    const req = await catalogListRequest(values, rest, io, near !== '' ? { near } : {});
+    if (typeof req === 'number') return req;
+    const { client, query } = req;
     let nodes: CatalogNode[];
     try {
       const path =

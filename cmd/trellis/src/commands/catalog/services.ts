@@ -8,19 +8,10 @@
  */
 import type { Command, Io } from '../../command.js';
 import { parseFlags, type FlagSpec } from '../../flags.js';
-import {
-  CLIENT_FLAGS,
-  SERVER_FLAGS,
-  bool,
-  clientOrReport,
-  keyValues,
-  staleQuery,
-  str,
-  usage,
-} from '../shared/http-flags.js';
-import { filterArgument } from '../shared/input.js';
+import { CLIENT_FLAGS, SERVER_FLAGS, bool, str, usage } from '../shared/http-flags.js';
+import { catalogListRequest } from './list.js';
 import { fail, out, tabulate } from '../shared/output.js';
-import { listQuery, pathSegment } from '../shared/query.js';
+import { pathSegment } from '../shared/query.js';
 
 const flags: FlagSpec[] = [
   { name: 'node', kind: 'string', usage: 'Node `id or name` for which to list services.' },
@@ -132,18 +123,10 @@ export const catalogServicesCommand: Command = {
     ),
   async run(args: readonly string[], io: Io): Promise<number> {
     const { values, args: rest } = parseFlags([...HTTP, ...flags], args);
-    const nodeMeta = keyValues(values, 'node-meta');
-    if (rest.length > 0) return fail(io, `Too many arguments (expected 0, got ${rest.length})`);
-    const client = clientOrReport(values, io);
-    if (!client) return 1;
-    const filter = await filterArgument(str(values, 'filter') ?? '', io);
-    if (filter === undefined) return 1;
     const node = str(values, 'node') ?? '';
-    const query = listQuery(client, {
-      ...(nodeMeta.size > 0 ? { 'node-meta': [...nodeMeta].map(([k, v]) => `${k}:${v}`) } : {}),
-      ...(filter !== '' ? { filter } : {}),
-      ...staleQuery(values),
-    });
+    const req = await catalogListRequest(values, rest, io);
+    if (typeof req === 'number') return req;
+    const { client, query } = req;
     let services: Map<string, string[]>;
     try {
       if (node !== '') {
