@@ -13,6 +13,14 @@ import { Packr } from 'msgpackr';
 import { StateError, StateErrorCode, invalid } from './errors.js';
 import {
   CHECK_STATUSES,
+  CONFIG_ENTRY_OPS,
+  CONNECT_CA_OPS,
+  MAX_CA_ROOTS,
+  MAX_CONFIG_ENTRY_BYTES,
+  type CAConfigInput,
+  type CARootInput,
+  type ConfigEntryRequest,
+  type ConnectCARequest,
   KV_OPS,
   MAX_RESTORE_BYTES,
   MAX_TXN_OPS,
@@ -48,6 +56,8 @@ export const MessageType = {
   Session: 3,
   Tombstone: 5,
   Txn: 8,
+  ConnectCA: 13,
+  ConfigEntry: 22,
   /**
    * Trellis only (Consul restores a snapshot beside the log, not through it): replaces the
    * whole state on every server at one index. Far above Consul's numbers, below the flag.
@@ -73,6 +83,8 @@ export type Command =
   | Envelope<typeof MessageType.Session, SessionRequest>
   | Envelope<typeof MessageType.Tombstone, TombstoneRequest>
   | Envelope<typeof MessageType.Txn, TxnRequest>
+  | Envelope<typeof MessageType.ConnectCA, ConnectCARequest>
+  | Envelope<typeof MessageType.ConfigEntry, ConfigEntryRequest>
   | Envelope<typeof MessageType.Restore, RestoreRequest>;
 
 /** A decoded command of a type this build does not know but may skip. */
@@ -156,6 +168,10 @@ export function validateCommand(
       return { type, now: t, body: txnRequest(body) };
     case MessageType.Restore:
       return { type, now: t, body: restoreRequest(body) };
+    case MessageType.ConnectCA:
+      return { type, now: t, body: connectCARequest(body) };
+    case MessageType.ConfigEntry:
+      return { type, now: t, body: configEntryRequest(body) };
     default:
       if ((type & IGNORE_UNKNOWN_TYPE_FLAG) !== 0) return { type, ignored: true };
       throw new StateError(
@@ -543,5 +559,86 @@ function txnRequest(v: unknown): TxnRequest {
         },
       };
     }),
+  };
+}
+
+// ---- Connect ----
+
+function configEntryRequest(v: unknown): ConfigEntryRequest {
+  const o = obj(v, 'body');
+  const op = oneOf(o.Op, CONFIG_ENTRY_OPS, 'body.Op', 'upsert');
+  const req: { -readonly [K in keyof ConfigEntryRequest]: ConfigEntryRequest[K] } = {
+    Op: op,
+    Kind: nonEmpty(o.Kind, 'body.Kind'),
+    Name: nonEmpty(o.Name, 'body.Name'),
+  };
+  if (req.Kind.length > 64) throw invalid('body.Kind', 'longer than 64');
+  if (req.Name.length > 256) throw invalid('body.Name', 'longer than 256');
+  if (op === 'upsert' || op === 'upsert-cas') {
+    const entry = plainMap(o.Entry, 'body.Entry');
+    if (entry.Kind !== req.Kind || entry.Name !== req.Name) {
+      throw invalid('body.Entry', 'Kind and Name must match the request');
+    }
+    if (packr.pack(entry).length > MAX_CONFIG_ENTRY_BYTES) {
+      throw invalid('body.Entry', `larger than ${MAX_CONFIG_ENTRY_BYTES} bytes`);
+    }
+    req.Entry = entry;
+  }
+  if (op === 'upsert-cas' || op === 'delete-cas') req.Index = optInt(o, 'Index', 'body');
+  return req;
+}
+
+function connectCARequest(v: unknown): ConnectCARequest {
+  const o = obj(v, 'body');
+  const op = oneOf(o.Op, CONNECT_CA_OPS, 'body.Op', 'set-roots');
+  const req: { -readonly [K in keyof ConnectCARequest]: ConnectCARequest[K] } = {
+    Op: op,
+    Index: optInt(o, 'Index', 'body'),
+  };
+  if (op !== 'set-config') {
+    const roots = arr(o.Roots, 'body.Roots', MAX_CA_ROOTS).map((r, i) =>
+      caRoot(r, `body.Roots[${i}]`),
+    );
+    const active = roots.filter((r) => r.Active).length;
+    if (active > 1) throw invalid('body.Roots', 'more than one active root');
+    if (new Set(roots.map((r) => r.ID)).size !== roots.length) {
+      throw invalid('body.Roots', 'duplicate root IDs');
+    }
+    req.Roots = roots;
+  }
+  if (op !== 'set-roots') req.Config = caConfig(o.Config, 'body.Config');
+  return req;
+}
+
+function caRoot(v: unknown, path: string): CARootInput {
+  const o = obj(v, path);
+  const pem = (k: string): string => str(o[k], `${path}.${k}`, 64 * 1024);
+  return {
+    ID: nonEmpty(o.ID, `${path}.ID`),
+    Name: optStr(o, 'Name', path),
+    SerialNumber: optInt(o, 'SerialNumber', path),
+    SigningKeyID: optStr(o, 'SigningKeyID', path),
+    ExternalTrustDomain: optStr(o, 'ExternalTrustDomain', path),
+    NotBefore: optStr(o, 'NotBefore', path),
+    NotAfter: optStr(o, 'NotAfter', path),
+    RootCert: pem('RootCert'),
+    IntermediateCerts: arr(o.IntermediateCerts ?? [], `${path}.IntermediateCerts`, 8).map((x, i) =>
+      str(x, `${path}.IntermediateCerts[${i}]`, 64 * 1024),
+    ),
+    SigningKey: o.SigningKey === undefined || o.SigningKey === null ? '' : pem('SigningKey'),
+    Active: optBool(o, 'Active', path),
+    RotatedOutAt: optStr(o, 'RotatedOutAt', path),
+    PrivateKeyType: optStr(o, 'PrivateKeyType', path),
+    PrivateKeyBits: optInt(o, 'PrivateKeyBits', path),
+  };
+}
+
+function caConfig(v: unknown, path: string): CAConfigInput {
+  const o = obj(v, path);
+  return {
+    ClusterID: nonEmpty(o.ClusterID, `${path}.ClusterID`),
+    Provider: optStr(o, 'Provider', path) || 'consul',
+    Config: optPlainMap(o, 'Config', path),
+    ForceWithoutCrossSigning: optBool(o, 'ForceWithoutCrossSigning', path),
   };
 }

@@ -21,6 +21,11 @@ import { StateError, StateErrorCode, isStateError } from './errors.js';
 import { Journal, Table, channel, compare } from './table.js';
 import {
   MAX_LOCK_DELAY_NS,
+  type CAConfig,
+  type CARoot,
+  type ConfigEntryRequest,
+  type ConfigEntryRow,
+  type ConnectCARequest,
   type CheckInput,
   type CheckStatus,
   type DirEntry,
@@ -77,7 +82,17 @@ export interface WatchSpec {
   readonly prefixes?: ReadonlyArray<readonly [TableName, string]>;
 }
 
-export const TABLES = ['nodes', 'services', 'checks', 'kvs', 'tombstones', 'sessions'] as const;
+export const TABLES = [
+  'nodes',
+  'services',
+  'checks',
+  'kvs',
+  'tombstones',
+  'sessions',
+  'configEntries',
+  'caRoots',
+  'caConfig',
+] as const;
 export type TableName = (typeof TABLES)[number];
 
 export const SNAPSHOT_MAGIC = 'trellis-state';
@@ -87,6 +102,8 @@ const lower = (s: string): string => s.toLowerCase();
 const pair = (a: string, b: string): string => `${lower(a)}\0${b}`;
 const serviceKey = (name: string): string => `service.${lower(name)}`;
 const connectKey = (name: string): string => `connect.${lower(name)}`;
+/** Config entries are keyed by kind and case-folded name, as Consul's memdb index is. */
+const configKey = (kind: string, name: string): string => `${kind}\0${lower(name)}`;
 
 /** The names under which a service instance counts for service-specific indexes. */
 function serviceIndexKeys(s: Service): string[] {
@@ -128,6 +145,14 @@ class Db {
     { name: 'node', keys: (s) => [lower(s.Node)] },
     { name: 'check', keys: (s) => sessionCheckIds(s).map((id) => pair(s.Node, id)) },
   ]);
+  readonly configEntries = new Table<ConfigEntryRow>(
+    'configEntries',
+    (e) => configKey(e.Kind, e.Name),
+    [{ name: 'kind', keys: (e) => [e.Kind] }],
+  );
+  readonly caRoots = new Table<CARoot>('caRoots', (r) => r.ID);
+  /** One row at most, under the key `config`. */
+  readonly caConfig = new Table<CAConfig>('caConfig', () => 'config');
   /** Per-service indexes (`service.<name>`, `connect.<name>`): Consul's index table entries. */
   readonly serviceIndexes = new Map<string, number>();
   /** Consul's service_last_extinction: the index at which some service lost its last instance. */
@@ -250,6 +275,10 @@ export class StateStore {
         const res = this.txn(ctx, cmd.body.Ops);
         return [res, res.Errors.length === 0];
       }
+      case MessageType.ConfigEntry:
+        return [this.configEntryOp(ctx, cmd.body), true];
+      case MessageType.ConnectCA:
+        return [this.connectCAOp(ctx, cmd.body), true];
       case MessageType.Restore:
         throw new Error('restore is applied by run(), not dispatched');
     }
@@ -1161,6 +1190,114 @@ export class StateStore {
       index: this.maxIndex('sessions'),
       value: this.db.sessions.lookup('node', lower(nodeName)),
     };
+  }
+
+  // ---------------------------------------------------------------- connect
+
+  /** Consul's ConfigEntry apply: returns false when a CAS lost (nothing changes then). */
+  private configEntryOp(ctx: Ctx, req: ConfigEntryRequest): boolean {
+    const t = this.db.configEntries;
+    const key = configKey(req.Kind, req.Name);
+    const existing = t.get(key);
+    switch (req.Op) {
+      case 'upsert-cas':
+      case 'delete-cas':
+        // Consul: index 0 means "only if it does not exist" for upsert-cas.
+        if ((existing?.ModifyIndex ?? 0) !== (req.Index ?? 0)) return false;
+        break;
+      default:
+        break;
+    }
+    if (req.Op === 'delete' || req.Op === 'delete-cas') {
+      if (t.remove(key, ctx.j) !== undefined) t.bump(ctx.index, ctx.j);
+      return true;
+    }
+    const entry = req.Entry ?? {};
+    if (existing !== undefined && sameValue(existing.Entry, entry)) return true;
+    t.put(
+      {
+        Kind: req.Kind,
+        Name: req.Name,
+        Entry: entry,
+        CreateIndex: existing?.CreateIndex ?? ctx.index,
+        ModifyIndex: ctx.index,
+      },
+      ctx.j,
+    );
+    t.bump(ctx.index, ctx.j);
+    return true;
+  }
+
+  /**
+   * Consul's CA apply: roots replace the whole roots table. The CAS: set-config and
+   * set-roots-and-config compare `Index` with the configuration's ModifyIndex (0: not yet
+   * configured, so two leaders cannot both initialise the CA); set-roots compares it with the
+   * roots table's index when it is above 0. Returns false (changing nothing) when it lost.
+   */
+  private connectCAOp(ctx: Ctx, req: ConnectCARequest): boolean {
+    const cas = req.Index ?? 0;
+    if (req.Op === 'set-roots') {
+      if (cas > 0 && this.db.caRoots.maxIndex !== cas) return false;
+    } else if ((this.db.caConfig.get('config')?.ModifyIndex ?? 0) !== cas) {
+      return false;
+    }
+    if (req.Roots !== undefined) {
+      const t = this.db.caRoots;
+      const keep = new Set(req.Roots.map((r) => r.ID));
+      for (const old of t.all()) if (!keep.has(old.ID)) t.remove(old.ID, ctx.j);
+      for (const r of req.Roots) {
+        const existing = t.get(r.ID);
+        if (existing !== undefined && sameValue(withoutIndexes(existing), r)) continue;
+        t.put(
+          { ...r, CreateIndex: existing?.CreateIndex ?? ctx.index, ModifyIndex: ctx.index },
+          ctx.j,
+        );
+      }
+      t.bump(ctx.index, ctx.j);
+    }
+    if (req.Config !== undefined) {
+      const t = this.db.caConfig;
+      const existing = t.get('config');
+      t.put(
+        { ...req.Config, CreateIndex: existing?.CreateIndex ?? ctx.index, ModifyIndex: ctx.index },
+        ctx.j,
+      );
+      t.bump(ctx.index, ctx.j);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- reads: connect
+
+  /** GET /v1/config/:kind/:name. */
+  configEntry(kind: string, name: string, ws?: WatchSet): QueryResult<ConfigEntryRow | undefined> {
+    const key = configKey(kind, name);
+    ws?.add(channel.row('configEntries', key));
+    return { index: this.maxIndex('configEntries'), value: this.db.configEntries.get(key) };
+  }
+
+  /** GET /v1/config/:kind (or every kind), ordered by kind then name. */
+  configEntries(kind?: string, ws?: WatchSet): QueryResult<ConfigEntryRow[]> {
+    const t = this.db.configEntries;
+    if (kind === undefined) {
+      ws?.add(channel.table('configEntries'));
+      return { index: this.maxIndex('configEntries'), value: t.all() };
+    }
+    ws?.add(channel.index('configEntries', 'kind', kind));
+    return { index: this.maxIndex('configEntries'), value: t.lookup('kind', kind) };
+  }
+
+  /** The CA roots (active first, then by ID) and the roots table's index. */
+  caRoots(ws?: WatchSet): QueryResult<CARoot[]> {
+    ws?.add(channel.table('caRoots'));
+    const roots = this.db.caRoots.all().sort((a, b) => Number(b.Active) - Number(a.Active));
+    return { index: this.maxIndex('caRoots'), value: roots };
+  }
+
+  /** The CA configuration, undefined until the first leader has initialised the CA. */
+  caConfig(ws?: WatchSet): QueryResult<CAConfig | undefined> {
+    ws?.add(channel.table('caConfig'));
+    return { index: this.maxIndex('caConfig'), value: this.db.caConfig.get('config') };
   }
 
   // ---------------------------------------------------------------- snapshot / restore

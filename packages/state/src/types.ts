@@ -299,3 +299,97 @@ export interface TxnResponse {
 export const MAX_TXN_OPS = 64;
 /** Consul's structs.MaxLockDelay, in nanoseconds (60 s). */
 export const MAX_LOCK_DELAY_NS = 60_000_000_000;
+
+// ---- Connect: config entries and the certificate authority ----
+
+/**
+ * A config entry (`PUT /v1/config`): `Entry` is the canonical body (Kind and Name included),
+ * validated by @trellis/connect before it is proposed; the store keeps it as a plain map.
+ */
+export interface ConfigEntryRow {
+  readonly Kind: string;
+  readonly Name: string;
+  readonly Entry: PlainMap;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+export type ConfigEntryOp = 'upsert' | 'upsert-cas' | 'delete' | 'delete-cas';
+export const CONFIG_ENTRY_OPS: readonly ConfigEntryOp[] = [
+  'upsert',
+  'upsert-cas',
+  'delete',
+  'delete-cas',
+];
+/** Most bytes of one config entry (msgpack-encoded), checked when it is proposed. */
+export const MAX_CONFIG_ENTRY_BYTES = 512 * 1024;
+
+/** Consul's structs.ConfigEntryRequest. `Index` is the CAS index of the *-cas ops. */
+export interface ConfigEntryRequest {
+  readonly Op: ConfigEntryOp;
+  readonly Kind: string;
+  readonly Name: string;
+  readonly Entry?: PlainMap;
+  readonly Index?: number;
+}
+
+/**
+ * A CA root (Consul's structs.CARoot). `SigningKey` is the root's private key PEM: it lives
+ * only in the replicated state of the servers (and so in their snapshots) and is never
+ * returned by the HTTP API.
+ */
+export interface CARoot {
+  readonly ID: string;
+  readonly Name: string;
+  readonly SerialNumber: number;
+  readonly SigningKeyID: string;
+  readonly ExternalTrustDomain: string;
+  readonly NotBefore: string;
+  readonly NotAfter: string;
+  readonly RootCert: string;
+  readonly IntermediateCerts: readonly string[];
+  readonly SigningKey: string;
+  readonly Active: boolean;
+  /** When the root stopped being active (ISO time), '' while active. */
+  readonly RotatedOutAt: string;
+  readonly PrivateKeyType: string;
+  readonly PrivateKeyBits: number;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+export type CARootInput = Omit<CARoot, 'CreateIndex' | 'ModifyIndex'>;
+
+/** Consul's structs.CAConfiguration: the provider's settings and the cluster's identity. */
+export interface CAConfig {
+  readonly ClusterID: string;
+  readonly Provider: string;
+  readonly Config: PlainMap;
+  readonly ForceWithoutCrossSigning: boolean;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+export type CAConfigInput = Omit<CAConfig, 'CreateIndex' | 'ModifyIndex'>;
+
+export type ConnectCAOp = 'set-config' | 'set-roots' | 'set-roots-and-config';
+export const CONNECT_CA_OPS: readonly ConnectCAOp[] = [
+  'set-config',
+  'set-roots',
+  'set-roots-and-config',
+];
+
+/**
+ * Consul's structs.CARequest. `Index` is a check-and-set: on the configuration's ModifyIndex
+ * for set-config and set-roots-and-config (0 = not configured yet), on the roots table's
+ * index for set-roots (when above 0). A lost CAS returns false and changes nothing.
+ */
+export interface ConnectCARequest {
+  readonly Op: ConnectCAOp;
+  readonly Index?: number;
+  readonly Roots?: readonly CARootInput[];
+  readonly Config?: CAConfigInput;
+}
+
+/** Most CA roots kept at once (active + rotated out but still trusted). */
+export const MAX_CA_ROOTS = 16;
