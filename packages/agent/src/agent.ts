@@ -8,6 +8,7 @@
 import { DnsServer } from '@trellis/dns';
 import type { PresetName } from '@trellis/gossip';
 import { Client } from './client/client.js';
+import { AgentConnect } from './connect/agent-connect.js';
 import type { RuntimeConfig } from './config/schema.js';
 import type { AgentApi } from './http/backend.js';
 import { startHttpApi } from './http/index.js';
@@ -93,6 +94,7 @@ export class Agent {
     readonly server: Server | null,
     readonly client: Client | null,
     readonly local: LocalAgent,
+    readonly connect: AgentConnect | null,
     http: Http | null,
     readonly dns: DnsServer | null,
     log: AgentLogger,
@@ -101,6 +103,7 @@ export class Agent {
     this.#log = log;
     const stopped = server ? server.stopped : (client as Client).stopped;
     this.done = stopped.then(async () => {
+      connect?.close();
       local.stop();
       await Promise.all([this.#http?.close(), dns?.close()]);
     });
@@ -161,6 +164,24 @@ export class Agent {
       ...(o.reapIntervalMs === undefined ? {} : { reapIntervalMs: o.reapIntervalMs }),
     });
     localRef = local;
+    const connect = cfg.connect.enabled
+      ? new AgentConnect({
+          datacenter: cfg.datacenter,
+          nodeName: cfg.node_name,
+          defaultAllow: cfg.acl.default_policy !== 'deny',
+          logger: o.logger.child({ name: 'agent.connect' }),
+          get: server
+            ? (url) => server.httpGet(url)
+            : (url, signal) =>
+                (client as Client).forward(
+                  { method: 'GET', url, headers: {}, body: new Uint8Array() },
+                  signal,
+                ),
+          sign: server
+            ? (csr) => server.ca.sign(csr)
+            : (csr, signal) => (client as Client).connectSign(csr, signal),
+        })
+      : undefined;
     let http: Http | null = null;
     let dns: DnsServer | null = null;
     try {
@@ -170,6 +191,7 @@ export class Agent {
         datacenter: cfg.datacenter,
         isServer: cfg.server,
         local,
+        ...(connect ? { connect } : {}),
         members: () => role.members(),
         self: () => {
           const info = role.self();
@@ -178,6 +200,7 @@ export class Agent {
             ...info,
             Stats: {
               ...info.Stats,
+              ...(connect ? { connect: connect.stats() } : {}),
               agent: {
                 check_monitors: String(checks.filter((c) => c.def.kind === 'script').length),
                 check_ttls: String(checks.filter((c) => c.def.kind === 'ttl').length),
@@ -203,6 +226,7 @@ export class Agent {
           port: cfg.ports.http,
           logger: o.logger.child({ name: 'agent.http' }),
           agent: api,
+          aclDefaultPolicy: cfg.acl.default_policy,
           ...(client ? { forward: client.forward.bind(client) } : {}),
         });
       }
@@ -215,12 +239,13 @@ export class Agent {
         });
       }
     } catch (e) {
+      connect?.close();
       local.stop();
       await http?.close();
       await role.close();
       throw e;
     }
-    const agent = new Agent(server, client, local, http, dns, o.logger);
+    const agent = new Agent(server, client, local, connect ?? null, http, dns, o.logger);
     void role.stopped.then(() => {
       agent.#fatal = fatal;
     });
@@ -239,6 +264,7 @@ export class Agent {
   /** Stops without leaving the cluster (Consul's default for servers on SIGINT/SIGTERM). */
   async shutdown(): Promise<void> {
     this.#log.info({}, 'agent: shutting down');
+    this.connect?.close();
     this.local.stop();
     await Promise.all([this.#http?.close(), this.dns?.close()]);
     await (this.server ?? this.client)?.close();
@@ -247,6 +273,7 @@ export class Agent {
 
   /** Leaves the cluster gracefully, then stops. */
   async leave(): Promise<void> {
+    this.connect?.close();
     this.local.stop();
     await (this.server ?? this.client)?.leave();
     await this.done;

@@ -12,6 +12,8 @@
  * - `Client.NodeChecks`: a blocking query on a node's checks (alias checks of other nodes).
  * - `Client.DNS`: a DNS query packet answered by the server's DNS handler (its replica, its
  *   recursors); the answer packet comes back as it is.
+ * - `Client.ConnectSign`: a CSR (PEM) for a service leaf certificate, signed by the server's
+ *   CA from its replica (the private key never leaves the client).
  */
 import type {
   DeregisterRequest,
@@ -28,7 +30,11 @@ export const CLIENT_RPC = {
   deregister: 'Client.Deregister',
   nodeChecks: 'Client.NodeChecks',
   dns: 'Client.DNS',
+  connectSign: 'Client.ConnectSign',
 } as const;
+
+/** Largest CSR a client may send to be signed (PEM). */
+export const MAX_CSR_BYTES = 16 * 1024;
 
 export interface ForwardedRequest {
   readonly method: string;

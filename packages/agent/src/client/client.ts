@@ -9,6 +9,7 @@
  * servers. A call that reached a server and failed there is not retried unless it is safe
  * (a read, or a write the server certainly did not make).
  */
+import type { IssuedLeaf } from '../connect/server-ca.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { availableParallelism } from 'node:os';
 import type { GossipAgent, Member, PresetName } from '@trellis/gossip';
@@ -308,6 +309,19 @@ export class Client {
       idempotent: read,
       ...(signal ? { signal } : {}),
     })) as ForwardedAnswer;
+  }
+
+  /** Asks a server to sign a leaf certificate for this CSR (the key stays here). */
+  async connectSign(csr: string, signal?: AbortSignal): Promise<IssuedLeaf> {
+    return (await this.call(
+      CLIENT_RPC.connectSign,
+      { csr },
+      {
+        timeoutMs: 15_000,
+        idempotent: true,
+        ...(signal ? { signal } : {}),
+      },
+    )) as IssuedLeaf;
   }
 
   /**

@@ -59,7 +59,7 @@ export interface RuntimeConfig {
   log_level: LogLevel;
   ports: Ports;
   ui_config: { enabled: boolean };
-  connect: { enabled: boolean };
+  connect: { enabled: boolean; ca_config?: Record<string, string | number> };
   dns_config: DnsConfig;
   domain: string;
   alt_domain: string;
@@ -157,7 +157,29 @@ export const SCHEMA: Readonly<Record<string, FieldKind>> = {
     },
   },
   ui_config: { kind: 'object', fields: { enabled: { kind: 'bool' } } },
-  connect: { kind: 'object', fields: { enabled: { kind: 'bool' } } },
+  connect: {
+    kind: 'object',
+    fields: {
+      enabled: { kind: 'bool' },
+      // The built-in CA's settings for a new cluster (Consul's connect.ca_config); the
+      // strings are checked by connect/ca-config.ts when the leader initialises the CA.
+      ca_config: {
+        kind: 'object',
+        fields: {
+          leaf_cert_ttl: { kind: 'string' },
+          root_cert_ttl: { kind: 'string' },
+          intermediate_cert_ttl: { kind: 'string' },
+          rotation_period: { kind: 'string' },
+          private_key_type: { kind: 'enum', values: ['ec', 'rsa'] },
+          private_key_bits: { kind: 'int', min: 256, max: 4096 },
+          csr_max_per_second: { kind: 'int', min: 0, max: 1_000_000 },
+          csr_max_concurrent: { kind: 'int', min: 0, max: 1_000_000 },
+          private_key: { kind: 'string' },
+          root_cert: { kind: 'string' },
+        },
+      },
+    },
+  },
   autopilot: {
     kind: 'object',
     fields: {

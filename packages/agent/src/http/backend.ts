@@ -10,6 +10,8 @@
  * store's StateError, which the HTTP layer turns into a 400/500 by its code.
  */
 import type { Command, CommandValue, Session, StateStore } from '@trellis/state';
+import type { CaConfigRequest, IssuedLeaf } from '../connect/server-ca.js';
+import type { AgentConnect } from '../connect/agent-connect.js';
 import type { LocalAgent } from '../local/agent.js';
 
 export type ReadMode = 'default' | 'consistent' | 'stale';
@@ -137,6 +139,8 @@ export type BackendErrorCode =
   | 'BAD_REQUEST'
   /** Something the request names does not exist: HTTP 404. */
   | 'NOT_FOUND'
+  /** A rate limit refused the request (CA signing): HTTP 429. */
+  | 'RATE_LIMITED'
   /** The agent is not a server, or the operation needs the leader and failed there: HTTP 500. */
   | 'INTERNAL';
 
@@ -154,7 +158,17 @@ export function isBackendError(e: unknown, code?: BackendErrorCode): e is Backen
   return e instanceof BackendError && (code === undefined || e.code === code);
 }
 
+/** The Connect CA of a server (connect/server-ca.ts). */
+export interface CaBackend {
+  /** `<cluster id>.consul`, or '' before the leader has initialised the CA. */
+  trustDomain(): string;
+  setConfig(req: CaConfigRequest): Promise<void>;
+  sign(csrPem: string): Promise<IssuedLeaf>;
+}
+
 export interface Backend {
+  /** The Connect CA (servers only). */
+  readonly ca?: CaBackend;
   /** This agent's replica of the state store (read after {@link readBarrier}). */
   readonly store: StateStore;
   readonly datacenter: string;
@@ -228,6 +242,8 @@ export interface AgentApi {
   readonly isServer: boolean;
   /** The node's own services and checks; absent on an HTTP API built over a bare backend. */
   readonly local?: LocalAgent;
+  /** Connect on this agent (leaf certificates, roots, authorize); absent when disabled. */
+  readonly connect?: AgentConnect;
   members(): MemberInfo[];
   self(): AgentSelfInfo;
   leave(): Promise<void>;

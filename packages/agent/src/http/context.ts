@@ -25,6 +25,8 @@ export interface Ctx {
   readonly reply: FastifyReply;
   /** Aborts when the client disconnects before the answer is sent. */
   readonly signal: AbortSignal;
+  /** acl.default_policy: what intentions default to when none matches. */
+  readonly aclDefaultPolicy: 'allow' | 'deny';
 }
 
 export type Answer =

@@ -47,6 +47,7 @@ const BACKEND_STATUS: Readonly<Record<BackendErrorCode, number>> = {
   UNAVAILABLE: 500,
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
+  RATE_LIMITED: 429,
   INTERNAL: 500,
 };
 

@@ -5,6 +5,10 @@
  * pattern ending in a slash.
  */
 import { AGENT_ENDPOINTS } from './agent.js';
+import { AGENT_CONNECT_ENDPOINTS } from './agent-connect.js';
+import { CONFIG_ENDPOINTS } from './config.js';
+import { CONNECT_CA_ENDPOINTS } from './connect-ca.js';
+import { INTENTION_ENDPOINTS } from './intentions.js';
 import { CATALOG_ENDPOINTS } from './catalog.js';
 import { ENDPOINTS, type Endpoint } from './endpoints.js';
 import { EVENT_ENDPOINTS } from './event.js';
@@ -20,4 +24,8 @@ export const ROUTES: readonly Endpoint[] = [
   ...EVENT_ENDPOINTS,
   ...CATALOG_ENDPOINTS,
   ...HEALTH_ENDPOINTS,
+  ...CONNECT_CA_ENDPOINTS,
+  ...CONFIG_ENDPOINTS,
+  ...INTENTION_ENDPOINTS,
+  ...AGENT_CONNECT_ENDPOINTS,
 ];

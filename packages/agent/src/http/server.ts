@@ -190,6 +190,7 @@ export function buildHttpApi(backend: Backend | null, opts: HttpApiOptions = {})
         request,
         reply,
         signal: ac.signal,
+        aclDefaultPolicy: aclPolicy,
       };
       answer = await ep.handler(ctx);
     } catch (e) {
@@ -226,9 +227,11 @@ export function buildHttpApi(backend: Backend | null, opts: HttpApiOptions = {})
   };
   app.route({ method: [...ALL_METHODS], url: `${KV_PREFIX}*`, handler: serve(kv) });
   // Go's mux redirects a subtree root without its slash ("/v1/kv", "/v1/catalog/service") to
-  // the slash form.
+  // the slash form — unless the root is an endpoint of its own (/v1/config, as in Consul).
   const subtrees = [KV_PREFIX, ...ROUTES.filter((ep) => ep.prefix === true).map((ep) => ep.path)];
+  const exact = new Set(ROUTES.filter((ep) => ep.prefix !== true).map((ep) => ep.path));
   for (const prefix of new Set(subtrees)) {
+    if (exact.has(prefix.slice(0, -1))) continue;
     app.route({
       method: [...ALL_METHODS],
       url: prefix.slice(0, -1),

@@ -10,6 +10,7 @@ import type { DnsAnswerer } from '@trellis/dns';
 import type { FastifyInstance } from 'fastify';
 import {
   CLIENT_RPC,
+  MAX_CSR_BYTES,
   MAX_DNS_MESSAGE,
   MAX_FORWARDED_BODY,
   type DnsReply,
@@ -22,6 +23,7 @@ import type { ApplyOutcome, ReadMeta, ReadMode } from '../http/backend.js';
 import type { CatalogSync } from '../local/anti-entropy.js';
 import type { RemoteChecks } from '../local/agent.js';
 import { BackendError } from '../http/backend.js';
+import type { IssuedLeaf, ServerCa } from '../connect/server-ca.js';
 
 export interface ClientHandlerHost {
   readonly store: StateStore;
@@ -38,6 +40,8 @@ export interface ClientHandlerHost {
   httpApp(): FastifyInstance;
   /** The server's DNS handler, for queries client agents relay. */
   dns(): DnsAnswerer;
+  /** The server's Connect CA, for leaf certificates client agents ask for. */
+  readonly ca: Pick<ServerCa, 'sign'>;
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
@@ -110,6 +114,18 @@ export function registerClientHandlers(handlers: Handlers, host: ClientHandlerHo
     }
     if (transport !== 'udp' && transport !== 'tcp') throw bad('transport: udp or tcp');
     return { answer: await host.dns().answer(query, transport) };
+  });
+
+  handlers.request(CLIENT_RPC.connectSign, async (body): Promise<IssuedLeaf> => {
+    const csr = obj(body).csr;
+    if (typeof csr !== 'string' || csr.length === 0 || csr.length > MAX_CSR_BYTES) {
+      throw bad(`csr: expected a PEM CSR of at most ${MAX_CSR_BYTES} bytes`);
+    }
+    try {
+      return await host.ca.sign(csr);
+    } catch (e) {
+      throw toRpc(e);
+    }
   });
 
   handlers.request(CLIENT_RPC.nodeState, async (body): Promise<NodeStateReply> => {

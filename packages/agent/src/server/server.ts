@@ -93,6 +93,8 @@ import {
   serverCatalog,
   type ClientHandlerHost,
 } from './client-handlers.js';
+import { ServerCa } from '../connect/server-ca.js';
+import type { ForwardedAnswer } from '../client-rpc.js';
 import { StoreStateMachine } from './fsm.js';
 import { loadOrCreateNodeId, raftIdOf } from './ids.js';
 
@@ -193,6 +195,8 @@ export class Server implements Backend {
   /** Leader only: session ID → its TTL timer. */
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>();
   readonly #events: UserEventLog;
+  /** The Connect CA (roots and keys in the replicated state; any server signs). */
+  readonly ca: ServerCa;
   /** The HTTP API that answers requests client agents forward (built on first use). */
   #httpApp: FastifyInstance | null = null;
   /** The DNS handler (this agent's DNS port, and queries client agents relay). */
@@ -217,6 +221,15 @@ export class Server implements Backend {
     this.#disk = inMemory ? new MemoryDisk() : new NodeDisk();
     this.#raftDir = inMemory ? '/memory/raft' : `${o.config.data_dir}/raft`;
     this.#fsm = new StoreStateMachine(this.store);
+    this.ca = new ServerCa({
+      store: this.store,
+      datacenter: this.datacenter,
+      log: o.logger.child({ name: 'agent.connect.ca' }),
+      apply: (cmd) => this.apply(cmd),
+      ...(o.config.connect.ca_config === undefined
+        ? {}
+        : { initialConfig: o.config.connect.ca_config }),
+    });
     this.#events = new UserEventLog({
       nodeName: this.nodeName,
       logger: o.logger.child({ name: 'agent.event' }),
@@ -545,9 +558,22 @@ export class Server implements Backend {
       httpApp: () =>
         (this.#httpApp ??= buildHttpApi(this, {
           logger: this.#log.child({ name: 'agent.http.forwarded' }),
+          aclDefaultPolicy: this.#cfg.acl.default_policy,
         })),
       dns: () => this.dnsHandler(),
+      ca: this.ca,
     };
+  }
+
+  /** A GET on this server's own HTTP API (the agent's Connect watches use it). */
+  async httpGet(url: string): Promise<ForwardedAnswer> {
+    const app = this.#clientHost().httpApp();
+    const res = await app.inject({ method: 'GET', url });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+    }
+    return { status: res.statusCode, headers, body: res.rawPayload };
   }
 
   /** Answers DNS from this replica (Consul's DNS interface; see @trellis/dns). */
@@ -1083,6 +1109,7 @@ export class Server implements Backend {
       await this.#reconcileRaft(raft);
       this.#armSessionTimers();
       await this.#reconcileCatalog();
+      if (this.#cfg.connect.enabled) await this.ca.leaderPass();
     } catch (e) {
       if (!isRaftError(e, 'ERR_NOT_LEADER') && !(e instanceof BackendError)) {
         this.#log.warn({ err: e }, 'leader loop: reconcile failed; will retry');
