@@ -9,6 +9,7 @@ import { DnsServer } from '@trellis/dns';
 import type { PresetName } from '@trellis/gossip';
 import { Client } from './client/client.js';
 import { AgentConnect } from './connect/agent-connect.js';
+import { ProxyStreams } from './connect/proxy-streams.js';
 import type { RuntimeConfig } from './config/schema.js';
 import type { AgentApi } from './http/backend.js';
 import { startHttpApi } from './http/index.js';
@@ -95,6 +96,7 @@ export class Agent {
     readonly client: Client | null,
     readonly local: LocalAgent,
     readonly connect: AgentConnect | null,
+    readonly proxies: ProxyStreams | null,
     http: Http | null,
     readonly dns: DnsServer | null,
     log: AgentLogger,
@@ -103,6 +105,7 @@ export class Agent {
     this.#log = log;
     const stopped = server ? server.stopped : (client as Client).stopped;
     this.done = stopped.then(async () => {
+      await proxies?.close();
       connect?.close();
       local.stop();
       await Promise.all([this.#http?.close(), dns?.close()]);
@@ -184,6 +187,25 @@ export class Agent {
       : undefined;
     let http: Http | null = null;
     let dns: DnsServer | null = null;
+    const identity = local.identity;
+    const proxies =
+      connect === undefined
+        ? undefined
+        : new ProxyStreams({
+            connect,
+            local,
+            logger: o.logger.child({ name: 'agent.connect.proxy' }),
+            node: () => ({
+              ID: identity.id,
+              Node: identity.node,
+              Address: identity.address,
+              Datacenter: identity.datacenter,
+              TaggedAddresses: identity.taggedAddresses,
+              Meta: identity.meta,
+              CreateIndex: 0,
+              ModifyIndex: 0,
+            }),
+          });
     try {
       local.start(configDefinitions(cfg, local));
       const api: AgentApi = {
@@ -192,6 +214,7 @@ export class Agent {
         isServer: cfg.server,
         local,
         ...(connect ? { connect } : {}),
+        ...(proxies ? { proxies } : {}),
         members: () => role.members(),
         self: () => {
           const info = role.self();
@@ -230,6 +253,9 @@ export class Agent {
           ...(client ? { forward: client.forward.bind(client) } : {}),
         });
       }
+      if (proxies !== undefined && cfg.ports.grpc >= 0) {
+        await proxies.listen(cfg.client_addr, cfg.ports.grpc);
+      }
       if (cfg.ports.dns >= 0) {
         dns = await DnsServer.listen({
           handler: server ? server.dnsHandler() : (client as Client).dnsAnswerer(),
@@ -239,13 +265,23 @@ export class Agent {
         });
       }
     } catch (e) {
+      await proxies?.close();
       connect?.close();
       local.stop();
       await http?.close();
       await role.close();
       throw e;
     }
-    const agent = new Agent(server, client, local, connect ?? null, http, dns, o.logger);
+    const agent = new Agent(
+      server,
+      client,
+      local,
+      connect ?? null,
+      proxies ?? null,
+      http,
+      dns,
+      o.logger,
+    );
     void role.stopped.then(() => {
       agent.#fatal = fatal;
     });
@@ -264,6 +300,7 @@ export class Agent {
   /** Stops without leaving the cluster (Consul's default for servers on SIGINT/SIGTERM). */
   async shutdown(): Promise<void> {
     this.#log.info({}, 'agent: shutting down');
+    await this.proxies?.close();
     this.connect?.close();
     this.local.stop();
     await Promise.all([this.#http?.close(), this.dns?.close()]);
@@ -273,6 +310,7 @@ export class Agent {
 
   /** Leaves the cluster gracefully, then stops. */
   async leave(): Promise<void> {
+    await this.proxies?.close();
     this.connect?.close();
     this.local.stop();
     await (this.server ?? this.client)?.leave();

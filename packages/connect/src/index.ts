@@ -113,3 +113,14 @@ export {
   type ProxySnapshot,
 } from './snapshot.js';
 export { MAX_REGEX_LENGTH } from './regex.js';
+export {
+  PROXY_CONFIG_METHOD,
+  MAX_PROXY_ID_LENGTH,
+  MAX_NACK_ERROR_LENGTH,
+  decodeProxyStreamOpen,
+  decodeProxyStreamUp,
+  decodeProxyStreamDown,
+  type ProxyStreamOpen,
+  type ProxyStreamDown,
+  type ProxyStreamUp,
+} from './stream.js';

@@ -90,7 +90,25 @@ async function agentAuthorize(ctx: Ctx): Promise<Answer> {
   }
 }
 
+const PROXY_PREFIX = '/v1/agent/connect/proxy/';
+
+/**
+ * The proxy configuration streams serving a proxy service: the version pushed, the version it
+ * acknowledged, and its last NACK (a refused configuration, with the proxy's reason).
+ */
+function agentProxyStatus(ctx: Ctx): Answer {
+  const id = ctx.path.slice(PROXY_PREFIX.length);
+  if (id === '') throw badRequest('Missing proxy service ID');
+  const proxies = ctx.agent.proxies;
+  if (proxies === undefined)
+    throw new HttpError(500, 'Connect must be enabled in order to use this endpoint');
+  const local = ctx.agent.local?.service(id);
+  if (local === undefined) throw new HttpError(404, `unknown service ID: ${id}`);
+  return json({ ProxyServiceID: id, Kind: local.Kind, Streams: proxies.status(id) });
+}
+
 export const AGENT_CONNECT_ENDPOINTS: readonly Endpoint[] = [
+  { path: PROXY_PREFIX, methods: ['GET'], prefix: true, handler: agentProxyStatus },
   { path: '/v1/agent/connect/ca/roots', methods: ['GET'], handler: agentRoots },
   { path: LEAF_PREFIX, methods: ['GET'], prefix: true, handler: agentLeaf },
   {

@@ -12,6 +12,7 @@
 import type { Command, CommandValue, Session, StateStore } from '@trellis/state';
 import type { CaConfigRequest, IssuedLeaf } from '../connect/server-ca.js';
 import type { AgentConnect } from '../connect/agent-connect.js';
+import type { ProxyStreams } from '../connect/proxy-streams.js';
 import type { LocalAgent } from '../local/agent.js';
 
 export type ReadMode = 'default' | 'consistent' | 'stale';
@@ -244,6 +245,8 @@ export interface AgentApi {
   readonly local?: LocalAgent;
   /** Connect on this agent (leaf certificates, roots, authorize); absent when disabled. */
   readonly connect?: AgentConnect;
+  /** The proxy configuration streams this agent serves (port 8502). */
+  readonly proxies?: ProxyStreams;
   members(): MemberInfo[];
   self(): AgentSelfInfo;
   leave(): Promise<void>;

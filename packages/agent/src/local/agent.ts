@@ -134,6 +134,11 @@ export class LocalAgent {
     return this.#o.identity.node;
   }
 
+  /** The node this agent registers (name, ID, addresses, meta). */
+  get identity(): NodeIdentity {
+    return this.#o.identity;
+  }
+
   /**
    * What parsing a service definition needs to know about this agent: whether script checks
    * are allowed, and the sidecar ports taken (by local services, and `extraUsed`).
