@@ -37,7 +37,7 @@ function banner(cfg: RuntimeConfig, agent: Agent): string {
     ['Server', `${String(cfg.server)} (Bootstrap: ${String(cfg.bootstrap)})`],
     [
       'Client Addr',
-      `[${cfg.client_addr}] (HTTP: ${http ? http.port : -1}, HTTPS: -1, gRPC: -1, DNS: ${agent.dns ? agent.dns.udpPort : -1})`,
+      `[${cfg.client_addr}] (HTTP: ${http ? http.port : -1}, HTTPS: -1, gRPC: ${agent.proxies?.address()?.port ?? -1}, DNS: ${agent.dns ? agent.dns.udpPort : -1})`,
     ],
     ['Cluster Addr', `${host} (LAN: ${lan}, WAN: -1)`],
     ['Gossip Encryption', String(cfg.encrypt !== '')],
