@@ -58,15 +58,15 @@ class FakeServer {
     };
   };
 
-  sign = async (csrPem: string): Promise<IssuedLeaf> => {
+  sign = (csrPem: string): Promise<IssuedLeaf> => {
     if (this.refuse > 0) {
       this.refuse--;
-      throw new Error('Rate limit reached, try again later');
+      return Promise.reject(new Error('Rate limit reached, try again later'));
     }
     const uri = csrUri(csrPem);
     const now = Date.now();
     this.signs.push({ at: now, uri });
-    return {
+    return Promise.resolve({
       SerialNumber: `s${this.signs.length}`,
       CertPEM: `cert-${this.signs.length}`,
       Service: parseSpiffeId(uri).kind === 'service' ? 'web' : '?',
@@ -76,7 +76,7 @@ class FakeServer {
       RootID: this.active,
       CreateIndex: this.index,
       ModifyIndex: this.index,
-    };
+    });
   };
 }
 
