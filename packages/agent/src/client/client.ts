@@ -68,6 +68,23 @@ interface ServerEntry {
   readonly url: string;
 }
 
+/**
+ * An error that is the server's answer, not its failure: the same request would get the same
+ * answer from any server, so it is neither retried nor held against the server. A refusal by
+ * the CSR rate limit is one too (the agent's leaf cache retries it with its own back-off, as
+ * Consul's client does not retry ErrRateLimited either).
+ */
+const ANSWERS = new Set([
+  'ERR_BAD_REQUEST',
+  'ERR_STATE',
+  'ERR_BACKEND_BAD_REQUEST',
+  'ERR_BACKEND_RATE_LIMITED',
+]);
+
+function isAnswer(e: RpcError): boolean {
+  return ANSWERS.has(e.code);
+}
+
 /** Errors after which the call certainly did not run on the server. */
 function notDelivered(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
@@ -259,8 +276,7 @@ export class Client {
           lastErr = e;
           const retry =
             notDelivered(e) ||
-            (opts.idempotent === true &&
-              !(e instanceof RpcError && (e.code === 'ERR_BAD_REQUEST' || e.code === 'ERR_STATE')));
+            (opts.idempotent === true && !(e instanceof RpcError && isAnswer(e)));
           if (!retry || opts.signal?.aborted) throw this.#fromRpc(e);
           this.#demote(s);
           this.#rpcFailovers++;

@@ -97,9 +97,13 @@ export function normalizeCaConfig(
     if (key === undefined) throw new CaConfigError(`Config: unknown field ${JSON.stringify(k)}`);
     if (v === null || v === undefined) continue;
     switch (KEYS[key]) {
-      case 'duration':
-        out[key] = formatGoDuration(durationMs(key, v));
+      case 'duration': {
+        // Checked here; a string is kept as written (Consul stores the map as given and
+        // GET shows "2h" for "2h"), nanoseconds are shown as Go formats them.
+        const ms = durationMs(key, v);
+        out[key] = typeof v === 'string' ? v : formatGoDuration(ms);
         break;
+      }
       case 'string':
         if (typeof v !== 'string') throw new CaConfigError(`${key}: must be a string`);
         if (v.length > 64 * 1024) throw new CaConfigError(`${key}: longer than 64 KiB`);

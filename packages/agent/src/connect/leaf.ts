@@ -12,6 +12,7 @@
  * - Bounded: at most MAX_LEAVES services; a leaf nobody asked for in LEAF_IDLE_MS is dropped.
  */
 import { createLeafKeyAndCsr, spiffeIdForService } from '@trellis/ca';
+import { isBackendError } from '../http/backend.js';
 import type { AgentLogger } from '../log.js';
 import type { IssuedLeaf } from './server-ca.js';
 import type { WatchHub } from './watches.js';
@@ -21,6 +22,12 @@ export const MAX_LEAVES = 4096;
 export const LEAF_IDLE_MS = 72 * 3_600_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/**
+ * The back-off bound after a refusal by the servers' CSR rate limit. Such a refusal is not a
+ * failure: the limit frees a token every 1/csr_max_per_second, so waiting up to 30 s would
+ * leave the servers idle while leaves wait (twelve leaves at 1/s took 26–29 s, not 12).
+ */
+const RATE_LIMITED_RETRY_MAX_MS = 4_000;
 
 /** Consul's structs.IssuedCert as `/v1/agent/connect/ca/leaf/:service` returns it. */
 export interface LeafJson {
@@ -255,7 +262,8 @@ export class LeafCerts {
       this.failed++;
       leaf.failures++;
       leaf.lastError = e instanceof Error ? e.message : String(e);
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(leaf.failures - 1, 10));
+      const max = isBackendError(e, 'RATE_LIMITED') ? RATE_LIMITED_RETRY_MAX_MS : RETRY_MAX_MS;
+      const backoff = Math.min(max, RETRY_MIN_MS * 2 ** Math.min(leaf.failures - 1, 10));
       this.#o.logger.warn(
         { service: leaf.service, err: leaf.lastError, retryInMs: Math.round(backoff) },
         'connect: leaf certificate signing failed; will retry',

@@ -15,7 +15,9 @@
  *   csr_max_per_second / csr_max_concurrent limits.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  CSR_LIMIT_WAIT_MS,
   CaError,
   SigningLimiter,
   createSigner,
@@ -120,6 +122,8 @@ export class ServerCa {
   readonly #h: ServerCaHost;
   #signer: { rootId: string; signer: Promise<Signer> } | null = null;
   #limiter: { key: string; limiter: SigningLimiter } | null = null;
+  /** Signings waiting for a token, served in arrival order (see #acquire). */
+  #waiting: Promise<unknown> = Promise.resolve();
   /** Leaves this server signed (for /v1/agent/self and the benchmark). */
   signed = 0;
   rateLimited = 0;
@@ -319,6 +323,27 @@ export class ServerCa {
     return this.#limiter.limiter;
   }
 
+  /**
+   * A token (or a slot) for one signing. As Consul's limiter.Wait with csrLimitWait: a signing
+   * waits up to CSR_LIMIT_WAIT_MS for the next token and is refused only when none comes in
+   * that time, so a steady stream of CSRs within the rate is never refused for arriving a few
+   * milliseconds early. Waiters are served in arrival order.
+   */
+  #acquire(limiter: SigningLimiter): Promise<boolean> {
+    const deadline = performance.now() + CSR_LIMIT_WAIT_MS;
+    const turn = this.#waiting.then(async () => {
+      for (;;) {
+        const now = performance.now();
+        if (limiter.tryAcquire(now)) return true;
+        const wait = limiter.msUntilAvailable(now);
+        if (now + wait > deadline) return false;
+        await sleep(Math.max(1, wait));
+      }
+    });
+    this.#waiting = turn.catch(() => false);
+    return turn;
+  }
+
   #signerFor(root: CARoot): Promise<Signer> {
     if (this.#signer?.rootId !== root.ID) {
       const signer = createSigner({
@@ -340,7 +365,7 @@ export class ServerCa {
     if (cur === undefined) throw new BackendError('INTERNAL', 'Connect CA is not yet initialized');
     const s = settingsOf(cur.config.Config);
     const limiter = this.#limiterFor(s);
-    if (!limiter.tryAcquire(performance.now())) {
+    if (!(await this.#acquire(limiter))) {
       this.rateLimited++;
       throw new BackendError('RATE_LIMITED', RATE_LIMITED_TEXT);
     }

@@ -69,29 +69,38 @@ export function storedIntentions(rows: readonly ConfigEntryRow[]): StoredIntenti
   }));
 }
 
+/** A proposed change of the config entries: an entry written, or one deleted. */
+export type ProposedChange = ConfigEntry | { readonly deleted: { kind: string; name: string } };
+
 /**
- * Each service's protocol as the store would have it after `proposed` is written: what L7
- * intentions and ingress listeners are checked against.
+ * Each service's protocol as the store would have it after `proposed` (an entry written, or
+ * one deleted): what L7 intentions and ingress listeners are checked against.
  */
 export function protocolResolver(
   store: StateStore,
-  proposed?: ConfigEntry,
+  proposed?: ProposedChange,
 ): (service: string) => string {
-  const pd = store.configEntry(PROXY_DEFAULTS, PROXY_CONFIG_GLOBAL).value;
+  const written = proposed !== undefined && 'Kind' in proposed ? proposed : undefined;
+  const deleted = proposed !== undefined && 'deleted' in proposed ? proposed.deleted : undefined;
+  const isDeleted = (kind: string, name: string): boolean =>
+    deleted?.kind === kind && deleted.name.toLowerCase() === name.toLowerCase();
+  const pd = isDeleted(PROXY_DEFAULTS, PROXY_CONFIG_GLOBAL)
+    ? undefined
+    : store.configEntry(PROXY_DEFAULTS, PROXY_CONFIG_GLOBAL).value;
   const proxyDefaults =
-    proposed?.Kind === PROXY_DEFAULTS
-      ? proposed
+    written?.Kind === PROXY_DEFAULTS
+      ? written
       : pd === undefined
         ? undefined
         : (entryOf(pd) as ProxyDefaultsEntry);
   return (service) => {
     let sd: ServiceDefaultsEntry | undefined;
     if (
-      proposed?.Kind === SERVICE_DEFAULTS &&
-      proposed.Name.toLowerCase() === service.toLowerCase()
+      written?.Kind === SERVICE_DEFAULTS &&
+      written.Name.toLowerCase() === service.toLowerCase()
     ) {
-      sd = proposed;
-    } else {
+      sd = written;
+    } else if (!isDeleted(SERVICE_DEFAULTS, service)) {
       const row = store.configEntry(SERVICE_DEFAULTS, service).value;
       sd = row === undefined ? undefined : (entryOf(row) as ServiceDefaultsEntry);
     }
@@ -100,30 +109,30 @@ export function protocolResolver(
 }
 
 /**
- * Consul's validateProposedConfigEntryInGraph: the proposed entry must agree with the others.
- * A protocol change (service-defaults, proxy-defaults) is checked against every L7 intention
- * and every ingress listener; intentions and ingress entries against the protocols.
+ * Consul's validateProposedConfigEntryInGraph: the proposed change must agree with the other
+ * entries. A protocol change (service-defaults, proxy-defaults, written or deleted) is checked
+ * against every L7 intention and every ingress listener; intentions and ingress entries
+ * against the protocols. Deleting an intention or an ingress gateway breaks nothing.
  */
-export function validateInGraph(store: StateStore, entry: ConfigEntry): void {
-  const protocolOf = protocolResolver(store, entry);
-  switch (entry.Kind) {
-    case SERVICE_INTENTIONS:
-      validateIntentionsProtocol(entry, protocolOf);
-      return;
-    case INGRESS_GATEWAY:
-      validateIngressProtocols(entry, protocolOf, { strict: true });
-      return;
-    case SERVICE_DEFAULTS:
-    case PROXY_DEFAULTS:
-      for (const row of store.configEntries(SERVICE_INTENTIONS).value) {
-        validateIntentionsProtocol(entryOf(row) as ServiceIntentionsEntry, protocolOf);
-      }
-      for (const row of store.configEntries(INGRESS_GATEWAY).value) {
-        validateIngressProtocols(entryOf(row) as IngressGatewayEntry, protocolOf, {
-          strict: false,
-        });
-      }
-      return;
+export function validateInGraph(store: StateStore, change: ProposedChange): void {
+  const protocolOf = protocolResolver(store, change);
+  const kind = 'Kind' in change ? change.Kind : change.deleted.kind;
+  if ('Kind' in change && change.Kind === SERVICE_INTENTIONS) {
+    validateIntentionsProtocol(change, protocolOf);
+    return;
+  }
+  if ('Kind' in change && change.Kind === INGRESS_GATEWAY) {
+    validateIngressProtocols(change, protocolOf, { strict: true });
+    return;
+  }
+  if (kind !== SERVICE_DEFAULTS && kind !== PROXY_DEFAULTS) return;
+  for (const row of store.configEntries(SERVICE_INTENTIONS).value) {
+    validateIntentionsProtocol(entryOf(row) as ServiceIntentionsEntry, protocolOf);
+  }
+  for (const row of store.configEntries(INGRESS_GATEWAY).value) {
+    validateIngressProtocols(entryOf(row) as IngressGatewayEntry, protocolOf, {
+      strict: false,
+    });
   }
 }
 
@@ -147,6 +156,12 @@ async function configApply(ctx: Ctx): Promise<Answer> {
   let entry: ConfigEntry;
   try {
     entry = decodeConfigEntry(raw);
+  } catch (e) {
+    throw connectHttpError(e);
+  }
+  // The entries it is checked against are the leader's, not a lagging replica's.
+  await ctx.backend.readBarrier('default', ctx.signal);
+  try {
     validateInGraph(ctx.backend.store, entry);
   } catch (e) {
     throw connectHttpError(e);
@@ -177,6 +192,16 @@ async function configGet(ctx: Ctx): Promise<Answer> {
     checkDatacenter(ctx.query, ctx.backend);
     knownKind(kind);
     const cas = casParam(ctx);
+    // Consul validates a delete in the graph too: L7 intentions and ingress listeners may
+    // depend on the protocol a service-defaults or proxy-defaults entry sets.
+    await ctx.backend.readBarrier('default', ctx.signal);
+    try {
+      if (ctx.backend.store.configEntry(kind, name).value !== undefined) {
+        validateInGraph(ctx.backend.store, { deleted: { kind, name } });
+      }
+    } catch (e) {
+      throw connectHttpError(e);
+    }
     const out = await ctx.backend.apply({
       type: MessageType.ConfigEntry,
       now: Date.now(),

@@ -10,6 +10,7 @@
  * concurrent write came first), so two edits of one destination never lose each other.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   SERVICE_INTENTIONS,
   checkIntention,
@@ -29,6 +30,7 @@ import {
   type ServiceIntentionsEntry,
 } from '@trellis/connect';
 import { MessageType, type PlainMap } from '@trellis/state';
+import type { Backend } from './backend.js';
 import { json, setMeta, type Answer, type Ctx } from './context.js';
 import type { Endpoint } from './endpoints.js';
 import { HttpError, badRequest, methodNotAllowed } from './errors.js';
@@ -40,6 +42,8 @@ const PREFIX = '/v1/connect/intentions/';
 /** Largest intention body (L7 permissions included). */
 export const INTENTION_MAX_BODY_BYTES = 256 * 1024;
 const CAS_ATTEMPTS = 5;
+/** The first retry's jitter window after a lost CAS (doubling with each attempt). */
+const CAS_RETRY_MS = 20;
 
 function entriesNow(ctx: Ctx): ServiceIntentionsEntry[] {
   return ctx.backend.store
@@ -52,6 +56,30 @@ function entriesNow(ctx: Ctx): ServiceIntentionsEntry[] {
  * touches; a lost CAS re-reads and tries again.
  */
 async function mutate(
+  ctx: Ctx,
+  fn: (entries: ServiceIntentionsEntry[]) => IntentionMutation,
+): Promise<IntentionMutation> {
+  return serialized(ctx.backend, () => mutateNow(ctx, fn));
+}
+
+/**
+ * The intention writes made through one agent, one after another: concurrent writes to one
+ * destination would otherwise all read the same entry, and all but one lose the CAS at each
+ * round, so a burst of N writes needs N rounds (more than CAS_ATTEMPTS). The CAS stays for
+ * writes made through other agents at the same time.
+ */
+const writeQueues = new WeakMap<Backend, Promise<unknown>>();
+
+function serialized<T>(backend: Backend, fn: () => Promise<T>): Promise<T> {
+  const run = (writeQueues.get(backend) ?? Promise.resolve()).then(fn, fn);
+  writeQueues.set(
+    backend,
+    run.catch(() => undefined),
+  );
+  return run;
+}
+
+async function mutateNow(
   ctx: Ctx,
   fn: (entries: ServiceIntentionsEntry[]) => IntentionMutation,
 ): Promise<IntentionMutation> {
@@ -89,6 +117,9 @@ async function mutate(
         `intentions for ${JSON.stringify(name)} changed concurrently; retry`,
       );
     }
+    // Lost to a write through another agent: let it settle (jittered, so two agents that
+    // collided do not collide again in lockstep).
+    await sleep(Math.random() * CAS_RETRY_MS * 2 ** attempt, undefined, { signal: ctx.signal });
   }
 }
 
