@@ -5,8 +5,11 @@
 import type { Command, Io } from './command.js';
 import { agentCommand } from './commands/agent.js';
 import { catalogCommand } from './commands/catalog/index.js';
+import { configCommand } from './commands/config/index.js';
+import { connectCommand } from './commands/connect/index.js';
 import { eventCommand } from './commands/event.js';
 import { forceLeaveCommand } from './commands/force-leave.js';
+import { intentionCommand } from './commands/intention/index.js';
 import { joinCommand } from './commands/join.js';
 import { keygenCommand } from './commands/keygen.js';
 import { kvCommand } from './commands/kv/index.js';
@@ -16,14 +19,18 @@ import { membersCommand } from './commands/members.js';
 import { operatorCommand } from './commands/operator/index.js';
 import { servicesCommand } from './commands/services/index.js';
 import { snapshotCommand } from './commands/snapshot/index.js';
+import { tlsCommand } from './commands/tls/index.js';
 import { versionCommand } from './commands/version.js';
 import { FlagError } from './flags.js';
 
 export const commands: readonly Command[] = [
   agentCommand,
   catalogCommand,
+  configCommand,
+  connectCommand,
   eventCommand,
   forceLeaveCommand,
+  intentionCommand,
   joinCommand,
   keygenCommand,
   kvCommand,
@@ -33,6 +40,7 @@ export const commands: readonly Command[] = [
   operatorCommand,
   servicesCommand,
   snapshotCommand,
+  tlsCommand,
   versionCommand,
 ];
 

@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { decodeBase64Strict } from '../shared/input.js';
+import { goJsonIndent } from '../shared/output.js';
 import type { KVPair } from './pair.js';
 
 /**
@@ -22,14 +23,6 @@ export interface ImportEntry {
   readonly value: Buffer;
 }
 
-/** Go's json.Marshal escapes these so the text is safe inside HTML. */
-function goJsonEscape(json: string): string {
-  return json.replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
-  );
-}
-
 /** `kv export` output (without the final newline the command adds). */
 export function formatExport(pairs: readonly KVPair[]): string {
   const entries = pairs.map((p) => ({
@@ -37,7 +30,7 @@ export function formatExport(pairs: readonly KVPair[]): string {
     flags: p.Flags,
     value: p.Value.toString('base64'),
   }));
-  return goJsonEscape(JSON.stringify(entries, null, '\t'));
+  return goJsonIndent(entries, '\t');
 }
 
 function jsonKind(v: unknown): string {

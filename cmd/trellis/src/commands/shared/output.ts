@@ -90,3 +90,31 @@ export function goList(items: readonly string[]): string {
  * agent: …"); scripts grep for it, so the text is kept.
  */
 export const AGENT_NOUN = 'Consul agent';
+
+/**
+ * Go's json.MarshalIndent(v, "", indent) for a value decoded from JSON: keys in the order the
+ * object holds them (callers put struct fields in Go's order and sort what Go holds as a map)
+ * and `<`, `>`, `&`, U+2028 and U+2029 escaped as Go's encoder escapes them by default.
+ */
+export function goJsonIndent(v: unknown, indent: string): string {
+  const text = JSON.stringify(v, null, indent) ?? 'null';
+  return text.replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
+  );
+}
+
+/**
+ * A JSON value as Go marshals it after decoding it into interface{}: every object is a map,
+ * so its keys come out sorted, at every depth.
+ */
+export function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  const o = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    out[k] = sortedKeys(o[k]);
+  }
+  return out;
+}
