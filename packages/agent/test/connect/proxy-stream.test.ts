@@ -5,9 +5,6 @@
  * recorded; a reconnect starts over; unknown proxies and bad messages are refused.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import {
   PROXY_CONFIG_METHOD,
@@ -16,60 +13,26 @@ import {
   type ProxyStreamDown,
 } from '@trellis/connect';
 import { RPC_PATH, RpcClient, type RpcStream } from '@trellis/rpc';
-import { Agent } from '../../src/agent.js';
-import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
-import { waitFor } from '../wait.js';
+import {
+  devAgent as startDevAgent,
+  req as httpReq,
+  waitFor,
+  type Teardown,
+} from '../http/dev-agent.js';
 
-async function req(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text) as unknown };
-}
-
-async function devAgent(
-  t: { teardown(fn: () => Promise<void> | void): void },
-  extra: Record<string, unknown> = {},
-) {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-proxy-stream-'));
-  const config = buildConfig({
-    flags: {
-      node_name: 'dev1',
-      datacenter: 'dc1',
-      server: true,
-      bootstrap: true,
-      data_dir: join(dir, 'data'),
-      bind_addr: '127.0.0.1',
-      client_addr: '127.0.0.1',
-      log_level: 'error',
+async function devAgent(t: Teardown) {
+  const d = await startDevAgent(t, {
+    extra: {
       ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
       ae_interval: '1s',
       check_update_interval: '0s',
-      ...extra,
     },
   });
-  const agent = await Agent.start({
-    config,
-    version: '0.0.0-test',
-    logger: createLogger({ level: 'error', write: () => {} }),
-    gossipPreset: 'local',
-  });
-  t.teardown(async () => {
-    await agent.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const url = agent.httpInfo?.url ?? '';
-  await waitFor(
-    'a leader',
-    async () => (await req(url, 'GET', '/v1/status/leader')).text.length > 2,
-  );
-  const port = agent.proxies?.address()?.port ?? 0;
-  return { agent, url, port };
+  const port = d.agent.proxies?.address()?.port ?? 0;
+  return { agent: d.agent, url: d.url, port };
 }
+
+const req = httpReq;
 
 /** A proxy's end of the stream: every message decoded, kept in order. */
 class FakeProxy {
@@ -213,13 +176,13 @@ test('a sidecar gets its snapshot, then a new version for each change: intention
   );
 
   // The agent saw every ACK.
-  const status = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json() as {
+  const status = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json<{
     Streams: Array<{ Version: number; AckedVersion: number; LastNack: unknown }>;
-  };
+  }>();
   await waitFor('acks', async () => {
-    const s = (
-      await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')
-    ).json() as typeof status;
+    const s = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json<
+      typeof status
+    >();
     return s.Streams[0] !== undefined && s.Streams[0].AckedVersion === s.Streams[0].Version;
   });
   t.is(status.Streams.length, 1);
@@ -238,9 +201,9 @@ test('a NACK is recorded and visible; the next change still yields a new version
     error: 'listener 9191: address in use',
   });
   const st = await waitFor('the nack in the status', async () => {
-    const s = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json() as {
+    const s = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json<{
       Streams: Array<{ LastNack: { Version: number; Error: string } | null; AckedVersion: number }>;
-    };
+    }>();
     return s.Streams[0]?.LastNack !== null && s.Streams[0]?.LastNack !== undefined
       ? s.Streams[0]
       : undefined;
@@ -272,9 +235,9 @@ test('a reconnecting proxy starts over at version 1 with the current state; unkn
   const s = await waitFor('a snapshot after reconnecting', () => b.latest());
   t.is(s.version, 1);
   await waitFor('the old stream is gone', async () => {
-    const st = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json() as {
+    const st = (await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')).json<{
       Streams: unknown[];
-    };
+    }>();
     return st.Streams.length === 1;
   });
 
