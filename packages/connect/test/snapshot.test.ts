@@ -11,11 +11,13 @@ import {
   canonicalJson,
   compileAuthorizer,
   compileProxySnapshot,
+  decodeConfigEntry,
   ingressDomains,
   snapshotHash,
   snapshotsEqual,
   upstreamId,
   type ProxySnapshot,
+  type ServiceDefaultsEntry,
 } from '../src/index.js';
 import { notPlain, service, snapshotInput, type GoldenInput } from './helpers.js';
 
@@ -159,4 +161,27 @@ test('lookups by upstream name never reach Object.prototype', (t) => {
       ['toString', 'tcp', 0],
     ],
   );
+});
+
+test('service-defaults LocalRequestTimeoutMs is the public listener timeout; the proxy Config wins', (t) => {
+  const input = snapshotInput(load('missing-leaf'));
+  const sd = decodeConfigEntry({
+    Kind: 'service-defaults',
+    Name: 'web',
+    Protocol: 'http',
+    LocalRequestTimeoutMs: 30000,
+  }) as ServiceDefaultsEntry;
+  const withDefaults = compileProxySnapshot({ ...input, serviceDefaults: { web: sd } });
+  t.is(withDefaults.publicListener?.localRequestTimeoutMs, 30000);
+  t.is(
+    compileProxySnapshot(input).publicListener?.localRequestTimeoutMs,
+    0,
+    '0: the proxy default',
+  );
+  const proxy = {
+    ...input.proxy,
+    Proxy: { ...input.proxy.Proxy, Config: { local_request_timeout_ms: '5000' } },
+  };
+  const own = compileProxySnapshot({ ...input, proxy, serviceDefaults: { web: sd } });
+  t.is(own.publicListener?.localRequestTimeoutMs, 5000);
 });

@@ -65,6 +65,12 @@ export interface EndpointStatus {
   readonly hasSession: boolean;
 }
 
+/** What a cluster takes from a snapshot: an upstream, or an ingress gateway's service. */
+export type ClusterSpec = Pick<
+  SnapshotUpstream,
+  'connectTimeoutMs' | 'expectedSpiffeIds' | 'endpoints'
+>;
+
 export interface ClusterDeps {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
@@ -101,7 +107,7 @@ export class Cluster {
   }
 
   /** Takes a snapshot's view of the upstream; endpoints that stay keep their state. */
-  update(u: SnapshotUpstream, gen: TlsGeneration | null): void {
+  update(u: ClusterSpec, gen: TlsGeneration | null): void {
     this.connectTimeoutMs = u.connectTimeoutMs;
     const expected = new Set(u.expectedSpiffeIds);
     const sameIds =

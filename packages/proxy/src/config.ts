@@ -20,6 +20,8 @@ export const UPSTREAM_KEEPALIVE_MS = 60_000;
 export const MAX_FREE_SOCKETS = 64;
 /** Endpoints tried for one connection or request whose connect fails. */
 export const MAX_CONNECT_ATTEMPTS = 3;
+/** Idle keep-alive time of downstream HTTP connections on ingress gateway listeners. */
+export const INGRESS_KEEPALIVE_MS = 60_000;
 /** Largest request header block accepted (Node's default; Envoy's is 60 KiB). */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -199,7 +201,22 @@ export function checkSnapshot(v: unknown): asserts v is ProxySnapshot {
     strings(up.expectedSpiffeIds, `${path}.expectedSpiffeIds`);
     endpoints(up.endpoints, `${path}.endpoints`);
   });
-  arr(s.gatewayListeners, 'gatewayListeners');
+  arr(s.gatewayListeners, 'gatewayListeners').forEach((g, i) => {
+    const path = `gatewayListeners[${i}]`;
+    const gl = obj(g, path);
+    str(gl.bindAddress, `${path}.bindAddress`);
+    int(gl.port, `${path}.port`, 0, 65535);
+    protocol(gl.protocol, `${path}.protocol`);
+    arr(gl.services, `${path}.services`).forEach((v, j) => {
+      const sp = `${path}.services[${j}]`;
+      const svc = obj(v, sp);
+      str(svc.name, `${sp}.name`);
+      strings(svc.hosts, `${sp}.hosts`);
+      int(svc.connectTimeoutMs, `${sp}.connectTimeoutMs`, 1, 2 ** 31 - 1);
+      strings(svc.expectedSpiffeIds, `${sp}.expectedSpiffeIds`);
+      endpoints(svc.endpoints, `${sp}.endpoints`);
+    });
+  });
 }
 
 /** http and http2 are parsed as HTTP/1.1; tcp and grpc are forwarded as bytes. */

@@ -1,8 +1,9 @@
 /**
- * @trellis/proxy — the data plane: a sidecar proxy configured by the agent's proxy stream,
- * mutual TLS between sidecars, intentions enforced per connection (L4) and per request (L7),
- * connection limits, load balancing and outlier detection over an upstream's healthy
- * endpoints, Prometheus metrics.
+ * @trellis/proxy — the data plane: a sidecar proxy or ingress gateway configured by the
+ * agent's proxy stream, mutual TLS between sidecars, intentions enforced per connection (L4)
+ * and per request (L7), connection limits, load balancing and outlier detection over an
+ * upstream's healthy endpoints, Host routing at ingress, WebSocket pass-through, Prometheus
+ * metrics.
  */
 export { Proxy, type ProxyOptions, type ProxyStatus } from './proxy.js';
 export {
@@ -16,6 +17,12 @@ export {
   type OutlierOptions,
 } from './config.js';
 export type { EndpointStatus } from './cluster.js';
+export {
+  compileGatewayRoutes,
+  routeHost,
+  type GatewayRoutes,
+  type GatewayServiceStatus,
+} from './gateway-listener.js';
 export { ENVOY_TEXT } from './forward.js';
 export {
   certHash,

@@ -14,10 +14,12 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 export type AccessLogEntry =
   | {
       readonly kind: 'http';
-      /** `public` or `upstream:<id>`. */
+      /** `public`, `upstream:<id>` or `ingress:<port>`. */
       readonly listener: string;
       /** The caller's service (public listener) or undefined (upstream listener). */
       readonly source?: string;
+      /** The mesh service an ingress gateway routed the request to. */
+      readonly service?: string;
       readonly method: string;
       readonly path: string;
       readonly status: number;
@@ -29,6 +31,8 @@ export type AccessLogEntry =
       readonly kind: 'tcp';
       readonly listener: string;
       readonly source?: string;
+      /** The mesh service of an ingress gateway's tcp listener. */
+      readonly service?: string;
       readonly upstream?: string;
       readonly bytesIn: number;
       readonly bytesOut: number;

@@ -1,6 +1,7 @@
 /**
- * The sidecar proxy: applies proxy snapshots (from the agent's stream, or handed to
- * {@link Proxy.apply} directly) to a public listener and one listener per upstream.
+ * The sidecar proxy and ingress gateway: applies proxy snapshots (from the agent's stream, or
+ * handed to {@link Proxy.apply} directly) to a public listener and one listener per upstream
+ * (a `connect-proxy` snapshot), or to one listener per gateway listener (`ingress-gateway`).
  *
  * Applying a version is all or nothing: it is checked, its TLS material loaded and every new
  * listener bound before anything changes; any failure (a malformed field, a bad PEM, a port
@@ -28,6 +29,12 @@ import {
   type OutlierOptions,
 } from './config.js';
 import { silentLogger, type AccessLogger, type Logger } from './log.js';
+import {
+  GatewayListenerRuntime,
+  compileGatewayRoutes,
+  type GatewayRoutes,
+  type GatewayServiceStatus,
+} from './gateway-listener.js';
 import { ProxyMetrics, type MetricsServer } from './metrics.js';
 import { PublicListenerRuntime, type PublicConfig } from './public-listener.js';
 import { ConfigStream, type StreamStatus } from './stream-client.js';
@@ -65,7 +72,16 @@ export interface ProxyStatus {
     readonly address: AddressInfo | null;
     readonly endpoints: readonly EndpointStatus[];
   }>;
+  /** An ingress gateway's listeners, in snapshot order. */
+  readonly gatewayListeners: ReadonlyArray<{
+    readonly port: number;
+    readonly protocol: string;
+    readonly address: AddressInfo | null;
+    readonly services: readonly GatewayServiceStatus[];
+  }>;
 }
+
+type ListenerRuntime = PublicListenerRuntime | UpstreamListenerRuntime | GatewayListenerRuntime;
 
 /** Listeners are keyed by address and port; ephemeral ones (port 0) by upstream too. */
 function listenerKey(address: string, port: number, id = ''): string {
@@ -77,6 +93,8 @@ interface Prepared {
   readonly gen: TlsGeneration | null;
   readonly authorizer: Authorizer | null;
   readonly authzSource: string | null;
+  /** One per gateway listener, in snapshot order. */
+  readonly routes: readonly GatewayRoutes[];
 }
 
 /** Events: `applied` (version, snapshot), `nack` (version, error). */
@@ -92,6 +110,7 @@ export class Proxy extends EventEmitter {
   #public: PublicListenerRuntime | null = null;
   #publicKey = '';
   #upstreams = new Map<string, UpstreamListenerRuntime>();
+  #gateways = new Map<string, GatewayListenerRuntime>();
   #snapshot: ProxySnapshot | null = null;
   #version = 0;
   #lastNack: { version: number; error: string } | null = null;
@@ -169,6 +188,7 @@ export class Proxy extends EventEmitter {
       accessLog: this.#accessLog,
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
     };
+    const clusterDeps = { ...deps, outlier: this.#outlier };
     const pl = s.publicListener;
     const publicCfg: PublicConfig | null =
       pl !== null && prepared.authorizer !== null
@@ -183,19 +203,25 @@ export class Proxy extends EventEmitter {
     const upstreamKeys = new Set(
       s.upstreams.map((u) => listenerKey(u.bindAddress, u.bindPort, u.id)),
     );
+    const gatewayKeys = new Set(
+      s.gatewayListeners.map((g, i) => listenerKey(g.bindAddress, g.port, `*gateway${i}`)),
+    );
     // Listeners this version drops: their ports may be wanted by new ones.
-    const dropping: Array<PublicListenerRuntime | UpstreamListenerRuntime> = [];
+    const dropping: ListenerRuntime[] = [];
     if (this.#public !== null && (publicCfg === null || newPublicKey !== this.#publicKey)) {
       dropping.push(this.#public);
     }
     for (const [key, l] of this.#upstreams) if (!upstreamKeys.has(key)) dropping.push(l);
-    const stoppedEarly: Array<PublicListenerRuntime | UpstreamListenerRuntime> = [];
+    for (const [key, l] of this.#gateways) if (!gatewayKeys.has(key)) dropping.push(l);
+    const stoppedEarly: ListenerRuntime[] = [];
 
     // 1. Bind what is new; nothing running changes yet.
-    const created: Array<PublicListenerRuntime | UpstreamListenerRuntime> = [];
+    const created: ListenerRuntime[] = [];
     let newPublic: PublicListenerRuntime | null = null;
     const nextUpstreams = new Map<string, UpstreamListenerRuntime>();
     const newUpstreams = new Set<UpstreamListenerRuntime>();
+    const nextGateways = new Map<string, GatewayListenerRuntime>();
+    const newGateways = new Set<GatewayListenerRuntime>();
     try {
       if (publicCfg !== null && (this.#public === null || newPublicKey !== this.#publicKey)) {
         newPublic = new PublicListenerRuntime(publicCfg, deps);
@@ -219,10 +245,7 @@ export class Proxy extends EventEmitter {
           nextUpstreams.set(key, existing);
           continue;
         }
-        const l = new UpstreamListenerRuntime(u, prepared.gen, {
-          ...deps,
-          outlier: this.#outlier,
-        });
+        const l = new UpstreamListenerRuntime(u, prepared.gen, clusterDeps);
         created.push(l);
         await this.#bind(
           l,
@@ -232,6 +255,25 @@ export class Proxy extends EventEmitter {
         );
         nextUpstreams.set(key, l);
         newUpstreams.add(l);
+      }
+      for (const [i, g] of s.gatewayListeners.entries()) {
+        const key = listenerKey(g.bindAddress, g.port, `*gateway${i}`);
+        if (nextGateways.has(key)) {
+          throw new ProxyConfigError(
+            `gatewayListeners[${i}]: ${g.bindAddress}:${g.port} is bound by another listener of this snapshot`,
+          );
+        }
+        const existing = this.#gateways.get(key);
+        if (existing !== undefined) {
+          nextGateways.set(key, existing);
+          continue;
+        }
+        const routes = prepared.routes[i] as GatewayRoutes;
+        const l = new GatewayListenerRuntime(g, routes, prepared.gen, clusterDeps);
+        created.push(l);
+        await this.#bind(l, `ingress listener ${g.bindAddress}:${g.port}`, dropping, stoppedEarly);
+        nextGateways.set(key, l);
+        newGateways.add(l);
       }
     } catch (e) {
       for (const l of created) l.destroy();
@@ -269,6 +311,14 @@ export class Proxy extends EventEmitter {
     }
     for (const [key, l] of this.#upstreams) if (!nextUpstreams.has(key)) l.close();
     this.#upstreams = nextUpstreams;
+    for (const [i, g] of s.gatewayListeners.entries()) {
+      const l = nextGateways.get(listenerKey(g.bindAddress, g.port, `*gateway${i}`));
+      if (l !== undefined && !newGateways.has(l)) {
+        l.update(g, prepared.routes[i] as GatewayRoutes, prepared.gen);
+      }
+    }
+    for (const [key, l] of this.#gateways) if (!nextGateways.has(key)) l.close();
+    this.#gateways = nextGateways;
     this.#gen = prepared.gen;
     this.#authorizer = prepared.authorizer;
     this.#authzSource = prepared.authzSource;
@@ -285,18 +335,24 @@ export class Proxy extends EventEmitter {
     this.emit('applied', version, s);
   }
 
-  /** Checks the snapshot and builds its TLS generation and authorizer (may throw). */
+  /** Checks the snapshot and builds its TLS generation, authorizer and routes (may throw). */
   #prepare(raw: unknown): Prepared {
     checkSnapshot(raw);
     const s = raw;
-    if (s.kind !== 'connect-proxy') {
+    if (s.kind === 'connect-proxy' && s.gatewayListeners.length > 0) {
+      throw new ProxyConfigError('a connect-proxy snapshot has no gatewayListeners');
+    }
+    if (s.kind === 'ingress-gateway' && (s.publicListener !== null || s.upstreams.length > 0)) {
       throw new ProxyConfigError(
-        `${s.kind} snapshots are not supported by this proxy (sidecars only)`,
+        'an ingress-gateway snapshot has no publicListener and no upstreams',
       );
     }
     if (s.proxyId !== this.proxyId) {
       throw new ProxyConfigError(`snapshot is for proxy ${s.proxyId}, this is ${this.proxyId}`);
     }
+    const routes = s.gatewayListeners.map((g, i) =>
+      compileGatewayRoutes(g, `gatewayListeners[${i}]`),
+    );
     const gen = s.tls !== null ? this.#generation(s.tls) : null;
     let authorizer: Authorizer | null = null;
     let authzSource: string | null = null;
@@ -314,7 +370,7 @@ export class Proxy extends EventEmitter {
         }
       }
     }
-    return { snapshot: s, gen, authorizer, authzSource };
+    return { snapshot: s, gen, authorizer, authzSource, routes };
   }
 
   #generation(material: SnapshotTls): TlsGeneration {
@@ -332,16 +388,16 @@ export class Proxy extends EventEmitter {
    * the bind is tried again; `stoppedEarly` collects it for a rollback.
    */
   async #bind(
-    l: PublicListenerRuntime | UpstreamListenerRuntime,
+    l: ListenerRuntime,
     what: string,
-    dropping: Array<PublicListenerRuntime | UpstreamListenerRuntime>,
-    stoppedEarly: Array<PublicListenerRuntime | UpstreamListenerRuntime>,
+    dropping: ListenerRuntime[],
+    stoppedEarly: ListenerRuntime[],
   ): Promise<void> {
     try {
       try {
         await l.listen();
       } catch (e) {
-        const port = l instanceof PublicListenerRuntime ? l.configuredPort : l.upstream.bindPort;
+        const port = l.configuredPort;
         const holder = dropping.find(
           (d) => !stoppedEarly.includes(d) && port !== 0 && d.address()?.port === port,
         );
@@ -378,6 +434,15 @@ export class Proxy extends EventEmitter {
     return null;
   }
 
+  /** Where the ingress gateway listener at `index` of the snapshot's gatewayListeners is bound. */
+  gatewayAddress(index: number): AddressInfo | null {
+    const g = this.#snapshot?.gatewayListeners[index];
+    if (g === undefined) return null;
+    return (
+      this.#gateways.get(listenerKey(g.bindAddress, g.port, `*gateway${index}`))?.address() ?? null
+    );
+  }
+
   metricsAddress(): AddressInfo | null {
     return this.#metricsServer?.address() ?? null;
   }
@@ -394,6 +459,12 @@ export class Proxy extends EventEmitter {
         address: l.address(),
         endpoints: l.cluster.status(),
       })),
+      gatewayListeners: (this.#snapshot?.gatewayListeners ?? []).flatMap((g, i) => {
+        const l = this.#gateways.get(listenerKey(g.bindAddress, g.port, `*gateway${i}`));
+        return l === undefined
+          ? []
+          : [{ port: g.port, protocol: g.protocol, address: l.address(), services: l.status() }];
+      }),
     };
   }
 
@@ -407,6 +478,8 @@ export class Proxy extends EventEmitter {
     this.#public = null;
     for (const l of this.#upstreams.values()) l.destroy();
     this.#upstreams.clear();
+    for (const l of this.#gateways.values()) l.destroy();
+    this.#gateways.clear();
     await this.#metricsServer?.close();
     this.#resolveClosed();
     return this.closed;

@@ -14,12 +14,15 @@
  *   a denial is Envoy's 403 `RBAC: access denied`; an allowed request goes to the local app
  *   over a keep-alive pool, with `x-forwarded-client-cert` set (any value the caller sent is
  *   replaced).
+ * - HTTP upgrades (WebSocket): decided like any request; allowed, the request goes to the
+ *   local app with its upgrade headers (and XFCC) and after the 101 both connections are
+ *   piped until either closes. `local_request_timeout_ms` bounds the wait for the 101.
  * - max_inbound_connections: over the limit, a TCP connection is closed as it arrives, an
  *   HTTP one is answered 503 (`x-envoy-overloaded`) and closed.
  * - A new intention set swaps the authorizer; open TCP connections whose source it now denies
- *   are closed at once. (Consul's Envoy keeps them open until they end; we close them so a
- *   deny takes effect for everyone.) HTTP connections stay: their next request is decided by
- *   the new rules.
+ *   are closed at once, and so are upgraded connections whose upgrade request it now denies.
+ *   (Consul's Envoy keeps them open until they end; we close them so a deny takes effect for
+ *   everyone.) HTTP connections stay: their next request is decided by the new rules.
  */
 import {
   Agent as HttpAgent,
@@ -47,7 +50,9 @@ import {
   ENVOY_TEXT,
   forwardHeaders,
   forwardHttp,
+  forwardUpgrade,
   localReply,
+  rawReply,
   type ForwardTarget,
 } from './forward.js';
 import { certHash, serviceIdentityOf, xfcc } from './identity.js';
@@ -82,6 +87,11 @@ interface InboundConn {
 
 const LABEL = { listener: 'public' };
 
+/** service-defaults LocalRequestTimeoutMs (local_request_timeout_ms); 0: Envoy's 15 s. */
+function requestTimeoutOf(l: PublicListener): number {
+  return l.localRequestTimeoutMs > 0 ? l.localRequestTimeoutMs : DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
 export class PublicListenerRuntime {
   readonly server: TlsServer;
   readonly #http: HttpServer;
@@ -96,6 +106,11 @@ export class PublicListenerRuntime {
   readonly #http1 = new WeakMap<Socket, InboundConn>();
   /** Open TCP connections by source service, for re-authorization. */
   readonly #tcpBySource = new Map<string, Set<Socket>>();
+  /** Allowed upgrade requests (WebSockets) whose connections are open, for re-authorization. */
+  readonly #upgraded = new Map<
+    Socket,
+    { readonly source: string; readonly req: IncomingMessage }
+  >();
 
   constructor(cfg: PublicConfig, deps: ListenerDeps) {
     this.#deps = deps;
@@ -124,6 +139,9 @@ export class PublicListenerRuntime {
     this.server.on('secureConnection', (s: TLSSocket) => this.#onSecure(s));
 
     this.#http = createHttpServer(HTTP_SERVER_OPTIONS, (req, res) => this.#onRequest(req, res));
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
     this.#http.keepAliveTimeout = PUBLIC_KEEPALIVE_MS;
     // The HTTP server never listens itself; this starts its header/request timeout checks.
     this.#http.emit('listening');
@@ -177,9 +195,26 @@ export class PublicListenerRuntime {
     if (cfg.authorizer !== old.authorizer) this.#reauthorize();
   }
 
-  /** Closes open TCP connections whose source the current intentions deny. */
+  /**
+   * Closes open TCP connections whose source the current intentions deny, and upgraded
+   * (WebSocket) connections whose upgrade request they now deny.
+   */
   #reauthorize(): void {
     const authz = this.#cfg.authorizer;
+    for (const [socket, { source, req }] of this.#upgraded) {
+      const d = authz.request(source, {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: req.headers,
+      });
+      if (d.allowed) continue;
+      this.#deps.logger.info(
+        { source, path: req.url, reason: d.reason },
+        'proxy: closing an upgraded connection an intention now denies',
+      );
+      this.#deps.metrics.intentionDenials.inc({ listener: 'public', layer: 'l7' });
+      socket.destroy();
+    }
     for (const [source, sockets] of this.#tcpBySource) {
       const d = authz.connection(source);
       if (d.allowed) continue;
@@ -359,6 +394,24 @@ export class PublicListenerRuntime {
     }
     const l = cfg.listener;
     const app = l.localApp;
+    const target = this.#localTarget();
+    forwardHttp(req, res, {
+      headers: forwardHeaders(req.rawHeaders, { 'x-forwarded-client-cert': conn.xfcc }),
+      // A second attempt: a pooled connection the app had just closed, or a failed connect.
+      pick: (n) => (n < 2 && app.port !== 0 ? target : undefined),
+      maxAttempts: 2,
+      connectTimeoutMs: l.localConnectTimeoutMs,
+      requestTimeoutMs: requestTimeoutOf(l),
+      noTarget: (r) => localReply(r, 503, ENVOY_TEXT.connectFailure),
+      onTarget: (name) => {
+        upstream = name;
+      },
+    });
+  }
+
+  /** The local app as a forwarding target, over the keep-alive pool. */
+  #localTarget(): ForwardTarget {
+    const app = this.#cfg.listener.localApp;
     const agent = this.#localAgent;
     const target: ForwardTarget = {
       name: `${app.address}:${app.port}`,
@@ -373,17 +426,68 @@ export class PublicListenerRuntime {
         ),
       done: () => undefined,
     };
-    forwardHttp(req, res, {
+    return target;
+  }
+
+  /** An upgrade request (WebSocket): authorized like any request, then piped after the 101. */
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.pause();
+    const conn = this.#http1.get(socket);
+    if (conn === undefined) {
+      socket.destroy();
+      return;
+    }
+    const { metrics } = this.#deps;
+    const cfg = this.#cfg;
+    const started = performance.now();
+    let upstream: string | undefined;
+    let status = 0;
+    socket.once('close', () => {
+      if (status > 0) metrics.requests.inc({ listener: 'public', code: String(status) });
+      this.#deps.accessLog?.({
+        kind: 'http',
+        listener: 'public',
+        source: conn.source,
+        method: req.method ?? '',
+        path: req.url ?? '',
+        status,
+        ...(upstream !== undefined ? { upstream } : {}),
+        durationMs: performance.now() - started,
+      });
+    });
+    if (conn.overflow) {
+      status = 503;
+      rawReply(socket, 503, ENVOY_TEXT.overflow, { 'x-envoy-overloaded': 'true' });
+      return;
+    }
+    const decision = cfg.authorizer.request(conn.source, {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: req.headers,
+    });
+    if (!decision.allowed) {
+      metrics.intentionDenials.inc({ listener: 'public', layer: 'l7' });
+      status = 403;
+      rawReply(socket, 403, ENVOY_TEXT.rbacDenied);
+      return;
+    }
+    this.#upgraded.set(socket, { source: conn.source, req });
+    socket.once('close', () => this.#upgraded.delete(socket));
+    const l = cfg.listener;
+    const app = l.localApp;
+    const target = this.#localTarget();
+    forwardUpgrade(req, socket, head, {
       headers: forwardHeaders(req.rawHeaders, { 'x-forwarded-client-cert': conn.xfcc }),
-      // A second attempt: a pooled connection the app had just closed, or a failed connect.
       pick: (n) => (n < 2 && app.port !== 0 ? target : undefined),
       maxAttempts: 2,
       connectTimeoutMs: l.localConnectTimeoutMs,
-      requestTimeoutMs:
-        l.localRequestTimeoutMs > 0 ? l.localRequestTimeoutMs : DEFAULT_REQUEST_TIMEOUT_MS,
-      noTarget: (r) => localReply(r, 503, ENVOY_TEXT.connectFailure),
+      requestTimeoutMs: requestTimeoutOf(l),
+      noTarget: () => [503, ENVOY_TEXT.connectFailure],
       onTarget: (name) => {
         upstream = name;
+      },
+      onStatus: (s) => {
+        status = s;
       },
     });
   }

@@ -5,7 +5,9 @@
  * - tcp and grpc: each connection goes to one endpoint; a failed connect tries the next
  *   endpoint (up to MAX_CONNECT_ATTEMPTS); no endpoint left closes the connection.
  * - http and http2 (HTTP/1.1): each request goes to an endpoint over its keep-alive pool
- *   (no handshake per request); no endpoint is Envoy's 503 `no healthy upstream`.
+ *   (no handshake per request); no endpoint is Envoy's 503 `no healthy upstream`. An upgrade
+ *   request (WebSocket) is forwarded with its upgrade headers and, after the 101, the local
+ *   app's connection and the endpoint's are piped both ways.
  *
  * The listener is keyed by address and port: a new snapshot that keeps them keeps the socket
  * bound and only swaps the configuration (protocol, endpoints, timeouts) for new
@@ -30,9 +32,10 @@ import {
   isL7,
   type OutlierOptions,
 } from './config.js';
-import { ENVOY_TEXT, forwardHeaders, forwardHttp, localReply } from './forward.js';
+import { ENVOY_TEXT, forwardHeaders, forwardHttp, forwardUpgrade, localReply } from './forward.js';
 import { listen } from './listen.js';
 import type { ListenerDeps } from './public-listener.js';
+import { forwardTcp } from './tcp-forward.js';
 import type { TlsGeneration } from './tls-generation.js';
 
 export class UpstreamListenerRuntime {
@@ -60,12 +63,20 @@ export class UpstreamListenerRuntime {
     this.server.maxConnections = MAX_LISTENER_CONNECTIONS;
     this.server.on('drop', () => deps.metrics.overflow.inc(this.#label));
     this.#http = createHttpServer(HTTP_SERVER_OPTIONS, (req, res) => this.#onRequest(req, res));
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
     this.#http.keepAliveTimeout = UPSTREAM_KEEPALIVE_MS;
     this.#http.emit('listening');
   }
 
   get upstream(): SnapshotUpstream {
     return this.#upstream;
+  }
+
+  /** The port the configuration asks for (0: any). */
+  get configuredPort(): number {
+    return this.#upstream.bindPort;
   }
 
   listen(): Promise<void> {
@@ -102,86 +113,7 @@ export class UpstreamListenerRuntime {
       this.#http.emit('connection', socket);
       return;
     }
-    this.#tcp(socket);
-  }
-
-  #tcp(socket: Socket): void {
-    const cluster = this.cluster;
-    const label = this.#label;
-    const started = performance.now();
-    const tried = new Set<Endpoint>();
-    let reason: string | undefined;
-    let endpoint: string | undefined;
-    socket.once('close', () => {
-      this.#deps.accessLog?.({
-        kind: 'tcp',
-        listener: label.listener,
-        ...(endpoint !== undefined ? { upstream: endpoint } : {}),
-        bytesIn: socket.bytesRead,
-        bytesOut: socket.bytesWritten,
-        durationMs: performance.now() - started,
-        ...(reason !== undefined ? { reason } : {}),
-      });
-    });
-    const attempt = (n: number): void => {
-      if (socket.destroyed) return;
-      const ep = n < MAX_CONNECT_ATTEMPTS ? cluster.pick(tried, false) : undefined;
-      if (ep === undefined || cluster.generation === null) {
-        if (n === 0) {
-          this.#deps.metrics.noHealthyUpstream.inc({ upstream: cluster.id });
-          reason = cluster.generation === null ? 'no leaf certificate yet' : 'no healthy upstream';
-        } else {
-          reason ??= 'upstream connect failed';
-        }
-        socket.destroy();
-        return;
-      }
-      ep.active++;
-      const t0 = performance.now();
-      const up = cluster.connect(ep);
-      let connected = false;
-      const timer = setTimeout(() => {
-        up.destroy(
-          Object.assign(new Error(`connect timed out after ${cluster.connectTimeoutMs} ms`), {
-            code: 'ETIMEDOUT',
-          }),
-        );
-      }, cluster.connectTimeoutMs);
-      const onSocketClose = (): void => {
-        up.destroy();
-      };
-      socket.once('close', onSocketClose);
-      up.once('secureConnect', () => {
-        clearTimeout(timer);
-        connected = true;
-        endpoint = ep.key;
-        cluster.succeeded(ep, performance.now() - t0);
-        up.setNoDelay(true);
-        socket.pipe(up);
-        up.pipe(socket);
-      });
-      up.on('error', (err: Error) => {
-        clearTimeout(timer);
-        if (connected) {
-          reason ??= `upstream: ${err.message}`;
-          return;
-        }
-        tried.add(ep);
-        cluster.failed(ep, err);
-        reason = `upstream connect: ${err.message}`;
-      });
-      up.once('close', () => {
-        clearTimeout(timer);
-        ep.active--;
-        if (connected) {
-          socket.destroy();
-          return;
-        }
-        socket.off('close', onSocketClose);
-        attempt(n + 1);
-      });
-    };
-    attempt(0);
+    forwardTcp(socket, this.cluster, this.#deps, this.#label.listener);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -216,6 +148,47 @@ export class UpstreamListenerRuntime {
       },
       onTarget: (name) => {
         upstream = name;
+      },
+    });
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.pause();
+    const { metrics } = this.#deps;
+    const cluster = this.cluster;
+    const u = this.#upstream;
+    const label = this.#label.listener;
+    const started = performance.now();
+    let upstream: string | undefined;
+    let status = 0;
+    socket.once('close', () => {
+      if (status > 0) metrics.requests.inc({ listener: label, code: String(status) });
+      this.#deps.accessLog?.({
+        kind: 'http',
+        listener: label,
+        method: req.method ?? '',
+        path: req.url ?? '',
+        status,
+        ...(upstream !== undefined ? { upstream } : {}),
+        durationMs: performance.now() - started,
+      });
+    });
+    const tried = new Set<Endpoint>();
+    forwardUpgrade(req, socket, head, {
+      headers: forwardHeaders(req.rawHeaders),
+      pick: () => cluster.httpTarget(tried),
+      maxAttempts: MAX_CONNECT_ATTEMPTS,
+      connectTimeoutMs: u.connectTimeoutMs,
+      requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      noTarget: () => {
+        metrics.noHealthyUpstream.inc({ upstream: cluster.id });
+        return [503, ENVOY_TEXT.noHealthyUpstream];
+      },
+      onTarget: (name) => {
+        upstream = name;
+      },
+      onStatus: (s) => {
+        status = s;
       },
     });
   }

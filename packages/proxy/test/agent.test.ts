@@ -4,96 +4,11 @@
  * web → db with an allow; a deny written to the agent stops it; the agent shows the ACKed
  * versions and a NACK with its reason.
  */
-import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import test from 'ava';
 import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, buildConfig, createLogger } from '@trellis/agent';
 import { Proxy } from '../src/index.js';
+import { devAgent, freePort, req, sidecar, type StreamStatusJson } from './dev-agent.js';
 import { TcpClient, echoApp, listening, tcpExchange, waitFor } from './helpers.js';
-
-async function req(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text) as unknown };
-}
-
-async function devAgent(t: ExecutionContext) {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-proxy-e2e-'));
-  const config = buildConfig({
-    flags: {
-      node_name: 'dev1',
-      datacenter: 'dc1',
-      server: true,
-      bootstrap: true,
-      data_dir: join(dir, 'data'),
-      bind_addr: '127.0.0.1',
-      client_addr: '127.0.0.1',
-      log_level: 'error',
-      ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
-      ae_interval: '1s',
-      check_update_interval: '0s',
-    },
-  });
-  const agent = await Agent.start({
-    config,
-    version: '0.0.0-test',
-    logger: createLogger({ level: 'error', write: () => {} }),
-    gossipPreset: 'local',
-  });
-  t.teardown(async () => {
-    await agent.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const url = agent.httpInfo?.url ?? '';
-  await waitFor(
-    'a leader',
-    async () => (await req(url, 'GET', '/v1/status/leader')).text.length > 2,
-  );
-  const port = agent.proxies?.address()?.port ?? 0;
-  return { agent, url, grpc: `127.0.0.1:${port}` };
-}
-
-/** A port free a moment ago (the agent needs fixed ports in registrations). */
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  const port = await listening(s);
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function sidecar(
-  name: string,
-  appPort: number,
-  publicPort: number,
-  upstreams: Array<{ DestinationName: string; LocalBindPort: number }> = [],
-) {
-  return {
-    Name: name,
-    Port: appPort,
-    Connect: {
-      SidecarService: {
-        Port: publicPort,
-        Proxy: { Config: { bind_address: '127.0.0.1' }, Upstreams: upstreams },
-        // Healthy from the start (the default TCP check would take its first interval).
-        Checks: [{ Name: 'up', TTL: '1h', Status: 'passing' }],
-      },
-    },
-  };
-}
-
-interface StreamStatusJson {
-  Streams: Array<{
-    Version: number;
-    AckedVersion: number;
-    LastNack: { Version: number; Error: string } | null;
-  }>;
-}
 
 test('web → db through two proxies configured by the agent; a deny stops it; ACKs and NACKs show', async (t) => {
   const { url, grpc } = await devAgent(t);

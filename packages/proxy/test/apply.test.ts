@@ -87,7 +87,36 @@ test('malformed snapshots, bad PEM and another proxy’s snapshot are refused', 
     [{ ...good, tls: { ...good.tls, certPem: 'not a pem' } }, /^tls: /],
     [{ ...good, tls: { ...good.tls, rootPems: [] } }, /no CA roots/],
     [{ ...good, proxyId: 'api-sidecar-proxy' }, /snapshot is for proxy api-sidecar-proxy/],
-    [{ ...good, kind: 'ingress-gateway' }, /not supported/],
+    [
+      {
+        ...sidecarSnapshot({ service: 'web', tls: good.tls, public: { appPort: 1 } }),
+        kind: 'ingress-gateway',
+      },
+      /an ingress-gateway snapshot has no publicListener and no upstreams/,
+    ],
+    [
+      {
+        ...good,
+        gatewayListeners: [{ bindAddress: '127.0.0.1', port: 0, protocol: 'tcp', services: [] }],
+      },
+      /a connect-proxy snapshot has no gatewayListeners/,
+    ],
+    [
+      {
+        ...good,
+        kind: 'ingress-gateway',
+        gatewayListeners: [{ bindAddress: '127.0.0.1', port: 0, protocol: 'tcp', services: [] }],
+      },
+      /gatewayListeners\[0\]: a tcp listener has exactly one service \(it has 0\)/,
+    ],
+    [
+      {
+        ...good,
+        kind: 'ingress-gateway',
+        gatewayListeners: [{ bindAddress: '127.0.0.1', port: 'x', protocol: 'http', services: [] }],
+      },
+      /gatewayListeners\[0\]\.port: expected an integer/,
+    ],
     [
       {
         ...good,

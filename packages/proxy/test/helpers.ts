@@ -24,7 +24,9 @@ import {
 } from '@trellis/ca';
 import {
   compileIntentions,
+  ingressDomains,
   precedence,
+  type GatewayListener,
   type IntentionPermission,
   type IntentionRule,
   type ProxySnapshot,
@@ -171,6 +173,106 @@ export function sidecarSnapshot(spec: SidecarSpec): ProxySnapshot {
     gatewayListeners: [],
     warnings: [],
   };
+}
+
+export interface GatewaySpec {
+  /** The gateway service (its proxy ID too). */
+  readonly service: string;
+  readonly tls: SnapshotTls | null;
+  readonly listeners: ReadonlyArray<{
+    readonly protocol: Protocol;
+    /** Default 0 (ephemeral). */
+    readonly port?: number;
+    readonly services: ReadonlyArray<{
+      readonly name: string;
+      readonly endpoints: ReadonlyArray<{ port: number; weight?: number; address?: string }>;
+      /** Hosts as in the config entry; the compiler's defaults and `:port` forms are added. */
+      readonly hosts?: readonly string[];
+    }>;
+  }>;
+}
+
+/**
+ * An ingress-gateway snapshot as the agent compiles it (hosts through the compiler's own
+ * ingressDomains), bound on 127.0.0.1. `hostPort` is the port used in the `:port` host forms.
+ */
+export function gatewaySnapshot(spec: GatewaySpec, hostPort = 8080): ProxySnapshot {
+  const gatewayListeners: GatewayListener[] = spec.listeners.map((l) => ({
+    bindAddress: '127.0.0.1',
+    port: l.port ?? 0,
+    protocol: l.protocol,
+    services: l.services.map((svc) => ({
+      name: svc.name,
+      hosts:
+        l.protocol === 'tcp' ? [] : ingressDomains(svc.name, svc.hosts ?? [], l.port ?? hostPort),
+      connectTimeoutMs: 2000,
+      expectedSpiffeIds: [spiffe(svc.name)],
+      endpoints: svc.endpoints.map((e, i): SnapshotEndpoint => ({
+        address: e.address ?? '127.0.0.1',
+        port: e.port,
+        node: `n${i}`,
+        serviceId: `${svc.name}-sidecar-proxy-${i}`,
+        weight: e.weight ?? 1,
+      })),
+    })),
+  }));
+  return {
+    kind: 'ingress-gateway',
+    proxyId: spec.service,
+    service: spec.service,
+    datacenter: DC,
+    spiffeId: spiffe(spec.service),
+    tls: spec.tls,
+    publicListener: null,
+    upstreams: [],
+    gatewayListeners,
+    warnings: [],
+  };
+}
+
+/** The port of the gateway listener at `index` (after apply). */
+export function gatewayPort(p: Proxy, index: number): number {
+  const a = p.gatewayAddress(index);
+  if (a === null) throw new Error(`no gateway listener ${index}`);
+  return a.port;
+}
+
+/** One HTTP request with a Host header (bounded by a timeout). */
+export function hostGet(
+  port: number,
+  host: string | undefined,
+  path = '/',
+  o: { method?: string; agent?: Agent | false; timeoutMs?: number } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: o.method ?? 'GET',
+        agent: o.agent ?? false,
+        timeout: o.timeoutMs ?? 10_000,
+        setHost: false,
+        headers: host !== undefined ? { host } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export async function startProxy(

@@ -8,6 +8,12 @@
  * Proxy.DestinationServiceID is the given ID, read from `GET /v1/agent/services` through the
  * HTTP API flags; `-proxy-id` names it directly. SIGINT/SIGTERM closes the proxy (listeners
  * and connections) and exits 0; a second signal exits 1 at once.
+ *
+ * `-gateway=ingress` runs an ingress gateway instead (as `consul connect envoy
+ * -gateway=ingress`): the proxy ID is `-proxy-id`, else `-service`; the `ingress-gateway`
+ * service must be registered on the agent, or `-register` registers it first (PUT
+ * /v1/agent/service/register, Kind `ingress-gateway`, Name `-service`, Address and Port from
+ * `-address`). Its listeners come from the `ingress-gateway` config entry of that name.
  */
 import { createLogger, type LogLevel } from '@trellis/agent';
 import { Proxy } from '@trellis/proxy';
@@ -21,6 +27,8 @@ import { fail } from './shared/output.js';
 export const DEFAULT_GRPC_ADDR = '127.0.0.1:8502';
 export const GRPC_ADDR_ENV = ['TRELLIS_GRPC_ADDR', 'CONSUL_GRPC_ADDR'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+const GATEWAY_KINDS = ['mesh', 'terminating', 'ingress'] as const;
 
 const SPECS: readonly FlagSpec[] = [
   {
@@ -36,6 +44,34 @@ const SPECS: readonly FlagSpec[] = [
     name: 'proxy-id',
     kind: 'string',
     usage: 'The proxy service ID on the local agent (instead of -sidecar-for).',
+  },
+  {
+    name: 'gateway',
+    kind: 'string',
+    usage:
+      'The type of gateway to run. Only "ingress" is supported: the proxy serves the ' +
+      'listeners of the ingress-gateway config entry named after its service.',
+  },
+  {
+    name: 'register',
+    kind: 'bool',
+    usage:
+      'Register the gateway service (Kind ingress-gateway, named by -service) on the local ' +
+      'agent before starting. Requires -gateway and -service.',
+  },
+  {
+    name: 'service',
+    kind: 'string',
+    usage:
+      'The gateway service name: the name registered with -register, and the proxy ID ' +
+      'unless -proxy-id is given.',
+  },
+  {
+    name: 'address',
+    kind: 'string',
+    usage:
+      'With -register: the address (host or host:port) of the gateway service registration. ' +
+      'Ingress listeners bind this host; without it they bind 0.0.0.0.',
   },
   {
     name: 'grpc-addr',
@@ -84,7 +120,31 @@ Usage: trellis connect proxy [options]
   connections. It runs until an interrupt is received.
 
     $ trellis connect proxy -sidecar-for=web
+
+  With -gateway=ingress it runs an ingress gateway for an ingress-gateway service registered
+  on the agent (or registered by -register): plain HTTP and TCP listeners from the
+  ingress-gateway config entry, routed into the mesh over mutual TLS with the gateway's
+  identity.
+
+    $ trellis connect proxy -gateway=ingress -register -service=ingress -address=127.0.0.1
 `;
+
+/** `host` or `host:port` (IPv6 in brackets) of -address. Throws FlagError. */
+export function parseGatewayAddress(raw: string): { host: string; port?: number } {
+  const v = raw.trim();
+  const m =
+    /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+)(?::(\d{1,5}))?$/.exec(v) ?? /^([0-9a-fA-F:]+)$/.exec(v);
+  if (m === null) {
+    throw new FlagError(`invalid value "${raw}" for flag -address: expected host or host:port`);
+  }
+  const host = (m[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  if (m[2] === undefined) return { host };
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) {
+    throw new FlagError(`invalid value "${raw}" for flag -address: port must be 1..65535`);
+  }
+  return { host, port };
+}
 
 /** The stream address as `host:port`. Throws FlagError for what cannot be one. */
 export function resolveGrpcAddr(
@@ -162,12 +222,32 @@ export async function runConnectProxy(
   const v = parsed.values;
   const sidecarFor = str(v, 'sidecar-for') ?? '';
   let proxyId = str(v, 'proxy-id') ?? '';
-  if (sidecarFor === '' && proxyId === '') {
-    return fail(io, 'One of -sidecar-for or -proxy-id must be specified');
+  const gateway = (str(v, 'gateway') ?? '').toLowerCase();
+  const service = str(v, 'service') ?? '';
+  const register = bool(v, 'register');
+  const address = str(v, 'address');
+  if (gateway !== '') {
+    if (!(GATEWAY_KINDS as readonly string[]).includes(gateway)) {
+      return fail(io, '-gateway must be one of: terminating, mesh, or ingress');
+    }
+    if (gateway !== 'ingress') {
+      return fail(io, `${gateway} gateways are not supported; only -gateway=ingress`);
+    }
+    if (sidecarFor !== '') return fail(io, '-sidecar-for and -gateway are mutually exclusive');
+    if (register && service === '') return fail(io, '-register requires -service');
+    if (proxyId === '') proxyId = service;
+    if (proxyId === '') return fail(io, '-gateway=ingress requires -service or -proxy-id');
+  } else {
+    if (register) return fail(io, 'Auto-Registration can only be used for gateways');
+    if (sidecarFor === '' && proxyId === '') {
+      return fail(io, 'One of -sidecar-for or -proxy-id must be specified');
+    }
+    if (sidecarFor !== '' && proxyId !== '') {
+      return fail(io, '-sidecar-for and -proxy-id are mutually exclusive');
+    }
   }
-  if (sidecarFor !== '' && proxyId !== '') {
-    return fail(io, '-sidecar-for and -proxy-id are mutually exclusive');
-  }
+  if (address !== undefined && !register) return fail(io, '-address requires -register');
+  const gatewayAddr = address !== undefined ? parseGatewayAddress(address) : undefined;
   const level = (str(v, 'log-level') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
     return fail(
@@ -187,6 +267,25 @@ export async function runConnectProxy(
         `Failed looking up sidecar proxy info for ${sidecarFor}: ${(e as Error).message}`,
       );
     }
+  }
+  if (register) {
+    const client = clientOrReport(v, io);
+    if (client === undefined) return 1;
+    const registration = {
+      Kind: 'ingress-gateway',
+      ID: proxyId,
+      Name: service,
+      ...(gatewayAddr !== undefined ? { Address: gatewayAddr.host } : {}),
+      ...(gatewayAddr?.port !== undefined ? { Port: gatewayAddr.port } : {}),
+    };
+    try {
+      await client.request('PUT', '/v1/agent/service/register', {
+        body: JSON.stringify(registration),
+      });
+    } catch (e) {
+      return fail(io, `Error registering service "${service}": ${(e as Error).message}`);
+    }
+    io.stdout.write(`Registered service: ${service}\n`);
   }
   const logger = createLogger({
     level,
@@ -209,6 +308,7 @@ export async function runConnectProxy(
   }
   const rows: Array<[string, string]> = [['Configuration mode', `Agent stream (${agentAddr})`]];
   if (sidecarFor !== '') rows.push(['Sidecar for ID', sidecarFor]);
+  if (gateway !== '') rows.push(['Gateway', gateway]);
   rows.push(['Proxy ID', proxyId]);
   const m = proxy.metricsAddress();
   if (m !== null) rows.push(['Metrics', `http://${metricsHost}:${m.port}/metrics`]);
@@ -244,7 +344,7 @@ export async function runConnectProxy(
 /** Registered under `trellis connect` as its `proxy` subcommand. */
 export const connectProxyCommand: Command = {
   name: 'proxy',
-  synopsis: 'Runs a Connect sidecar proxy',
+  synopsis: 'Runs a Connect sidecar proxy or ingress gateway',
   help: () => usage(TEXT, CLIENT_FLAGS, SPECS),
   run: (args, io) => runConnectProxy(args, io),
 };

@@ -180,7 +180,16 @@ class ProxyWatch {
   #ingressEntry(name: string): IngressGatewayEntry | undefined {
     const list = this.#values.get(INGRESS_PATH)?.value;
     if (!Array.isArray(list)) return undefined;
-    return (list as IngressGatewayEntry[]).find((e) => e.Name === name);
+    const e = (list as IngressGatewayEntry[]).find((x) => x.Name === name);
+    if (e === undefined) return undefined;
+    // The watch holds the API's JSON, where a service without hosts has `Hosts: null`.
+    return {
+      ...e,
+      Listeners: (e.Listeners ?? []).map((l) => ({
+        ...l,
+        Services: (l.Services ?? []).map((svc) => ({ ...svc, Hosts: svc.Hosts ?? [] })),
+      })),
+    };
   }
 
   #schedule(): void {

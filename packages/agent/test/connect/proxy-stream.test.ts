@@ -261,3 +261,51 @@ test('a reconnecting proxy starts over at version 1 with the current state; unkn
     t.like(got[0], { type: 'error' }, JSON.stringify(body));
   }
 });
+
+test('an ingress gateway gets listeners from its config entry, services without Hosts included', async (t) => {
+  const { url, port } = await devAgent(t);
+  const put = async (path: string, body: unknown) =>
+    t.is((await req(url, 'PUT', path, body)).status, 200, path);
+  await put('/v1/config', { Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
+  await put('/v1/agent/service/register', {
+    Name: 'web',
+    Port: 8080,
+    Connect: { SidecarService: { Checks: [{ Name: 'up', TTL: '1h', Status: 'passing' }] } },
+  });
+  await put('/v1/agent/service/register', {
+    Kind: 'ingress-gateway',
+    Name: 'ingress',
+    Address: '127.0.0.1',
+  });
+  await put('/v1/config', {
+    Kind: 'ingress-gateway',
+    Name: 'ingress',
+    Listeners: [
+      { Port: 8081, Protocol: 'http', Services: [{ Name: 'web' }] },
+      { Port: 9000, Protocol: 'tcp', Services: [{ Name: 'db' }] },
+    ],
+  });
+  const gw = await FakeProxy.open(port, 'ingress');
+  t.teardown(() => gw.close());
+  const s = await waitFor('a gateway snapshot with web healthy', () => {
+    const l = gw.latest()?.snapshot;
+    return l?.tls != null && (l.gatewayListeners[0]?.services[0]?.endpoints.length ?? 0) > 0
+      ? l
+      : undefined;
+  });
+  t.is(s.kind, 'ingress-gateway');
+  t.deepEqual(
+    s.gatewayListeners.map((l) => [
+      l.bindAddress,
+      l.port,
+      l.protocol,
+      l.services.map((x) => x.name),
+    ]),
+    [
+      ['127.0.0.1', 8081, 'http', ['web']],
+      ['127.0.0.1', 9000, 'tcp', ['db']],
+    ],
+  );
+  t.deepEqual(s.gatewayListeners[0]?.services[0]?.hosts, ['web.ingress.*', 'web.ingress.*:8081']);
+  t.true(s.spiffeId.endsWith('/svc/ingress'));
+});

@@ -1,0 +1,165 @@
+// `trellis connect proxy -gateway=ingress`: flag errors, and a run with -register against a
+// dev agent that registers the ingress-gateway service and serves its config entry's listener.
+import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, buildConfig, createLogger } from '@trellis/agent';
+import { parseGatewayAddress, runConnectProxy } from '../src/commands/connect-proxy.js';
+import { FlagError } from '../src/flags.js';
+
+function capture() {
+  const out = { stdout: '', stderr: '' };
+  const io = {
+    stdout: { write: (s: string) => (out.stdout += s) },
+    stderr: { write: (s: string) => (out.stderr += s) },
+  };
+  return { out, io };
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function get(port: number, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('gateway flag errors', async (t) => {
+  const env = {};
+  const cases: Array<[string[], RegExp]> = [
+    [['-gateway=edge', '-service=x'], /^-gateway must be one of: terminating, mesh, or ingress\n$/],
+    [['-gateway=mesh', '-service=x'], /mesh gateways are not supported; only -gateway=ingress/],
+    [['-gateway=ingress'], /-gateway=ingress requires -service or -proxy-id/],
+    [['-gateway=ingress', '-register', '-proxy-id=x'], /-register requires -service/],
+    [['-gateway=ingress', '-sidecar-for=web'], /-sidecar-for and -gateway are mutually exclusive/],
+    [['-register', '-proxy-id=x'], /Auto-Registration can only be used for gateways/],
+    [['-gateway=ingress', '-service=x', '-address=1.2.3.4'], /-address requires -register/],
+  ];
+  for (const [args, re] of cases) {
+    const c = capture();
+    t.is(await runConnectProxy(args, c.io, { env }), 1, args.join(' '));
+    t.regex(c.out.stderr, re, args.join(' '));
+  }
+  t.deepEqual(parseGatewayAddress('127.0.0.1'), { host: '127.0.0.1' });
+  t.deepEqual(parseGatewayAddress('10.0.0.1:8443'), { host: '10.0.0.1', port: 8443 });
+  t.deepEqual(parseGatewayAddress('[::1]:8443'), { host: '::1', port: 8443 });
+  t.deepEqual(parseGatewayAddress('::1'), { host: '::1' });
+  t.throws(() => parseGatewayAddress('h:99999'), { instanceOf: FlagError });
+  t.throws(() => parseGatewayAddress('a b'), { instanceOf: FlagError });
+});
+
+test('-gateway=ingress -register registers the gateway and serves its listeners until stopped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-cli-gateway-'));
+  const agent = await Agent.start({
+    config: buildConfig({
+      flags: {
+        node_name: 'dev1',
+        datacenter: 'dc1',
+        server: true,
+        bootstrap: true,
+        data_dir: join(dir, 'data'),
+        bind_addr: '127.0.0.1',
+        client_addr: '127.0.0.1',
+        log_level: 'error',
+        ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
+      },
+    }),
+    version: '0.0.0-test',
+    logger: createLogger({ level: 'error', write: () => {} }),
+    gossipPreset: 'local',
+  });
+  t.teardown(async () => {
+    await agent.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const url = agent.httpInfo?.url ?? '';
+  const grpc = `127.0.0.1:${agent.proxies?.address()?.port ?? 0}`;
+  await waitFor(
+    'a leader',
+    async () => (await (await fetch(`${url}/v1/status/leader`)).text()).length > 2,
+  );
+  const put = async (path: string, body: unknown) => {
+    const r = await fetch(url + path, { method: 'PUT', body: JSON.stringify(body) });
+    t.is(r.status, 200, await r.text());
+  };
+  const listenerPort = await freePort();
+  await put('/v1/config', { Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
+  await put('/v1/config', {
+    Kind: 'ingress-gateway',
+    Name: 'edge',
+    Listeners: [{ Port: listenerPort, Protocol: 'http', Services: [{ Name: 'web' }] }],
+  });
+
+  const c = capture();
+  const ac = new AbortController();
+  const run = runConnectProxy(
+    [
+      '-gateway=ingress',
+      '-register',
+      '-service=edge',
+      '-address=127.0.0.1',
+      `-http-addr=${url}`,
+      `-grpc-addr=${grpc}`,
+    ],
+    c.io,
+    { signal: ac.signal, env: {} },
+  );
+  await waitFor('the banner', () => c.out.stdout.includes('Proxy ID: edge'));
+  t.regex(c.out.stdout, /Registered service: edge\n/);
+  t.regex(c.out.stdout, /Gateway: ingress/);
+  const services = (await (await fetch(`${url}/v1/agent/services`)).json()) as Record<
+    string,
+    { Kind?: string; Service?: string; Address?: string }
+  >;
+  t.like(services['edge'], { Kind: 'ingress-gateway', Service: 'edge', Address: '127.0.0.1' });
+  await waitFor('the ingress listener', () => accepts(listenerPort));
+  // web has no instances: the gateway answers for it.
+  t.deepEqual(await get(listenerPort, 'web.ingress.consul'), {
+    status: 503,
+    body: 'no healthy upstream',
+  });
+  t.is((await get(listenerPort, 'other.example.com')).status, 404);
+  ac.abort();
+  t.is(await run, 0);
+  t.false(await accepts(listenerPort));
+});
