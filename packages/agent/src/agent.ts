@@ -10,6 +10,7 @@ import type { PresetName } from '@trellis/gossip';
 import { Client } from './client/client.js';
 import { AgentConnect } from './connect/agent-connect.js';
 import { ProxyStreams } from './connect/proxy-streams.js';
+import { SidecarSupervisor } from './connect/supervise.js';
 import type { RuntimeConfig } from './config/schema.js';
 import type { AgentApi } from './http/backend.js';
 import { startHttpApi } from './http/index.js';
@@ -97,6 +98,7 @@ export class Agent {
     readonly local: LocalAgent,
     readonly connect: AgentConnect | null,
     readonly proxies: ProxyStreams | null,
+    readonly sidecars: SidecarSupervisor | null,
     http: Http | null,
     readonly dns: DnsServer | null,
     log: AgentLogger,
@@ -105,6 +107,7 @@ export class Agent {
     this.#log = log;
     const stopped = server ? server.stopped : (client as Client).stopped;
     this.done = stopped.then(async () => {
+      await sidecars?.close();
       await proxies?.close();
       connect?.close();
       local.stop();
@@ -187,6 +190,7 @@ export class Agent {
       : undefined;
     let http: Http | null = null;
     let dns: DnsServer | null = null;
+    let sidecars: SidecarSupervisor | null = null;
     const identity = local.identity;
     const proxies =
       connect === undefined
@@ -254,7 +258,15 @@ export class Agent {
         });
       }
       if (proxies !== undefined && cfg.ports.grpc >= 0) {
-        await proxies.listen(cfg.client_addr, cfg.ports.grpc);
+        const at = await proxies.listen(cfg.client_addr, cfg.ports.grpc);
+        if (cfg.connect.sidecar_supervise === true) {
+          const host = at.host === '0.0.0.0' || at.host === '::' ? '127.0.0.1' : at.host;
+          sidecars = new SidecarSupervisor({
+            local,
+            agentAddr: `${host.includes(':') ? `[${host}]` : host}:${at.port}`,
+            logger: o.logger.child({ name: 'agent.connect.supervise' }),
+          });
+        }
       }
       if (cfg.ports.dns >= 0) {
         dns = await DnsServer.listen({
@@ -265,6 +277,7 @@ export class Agent {
         });
       }
     } catch (e) {
+      await sidecars?.close();
       await proxies?.close();
       connect?.close();
       local.stop();
@@ -278,6 +291,7 @@ export class Agent {
       local,
       connect ?? null,
       proxies ?? null,
+      sidecars,
       http,
       dns,
       o.logger,
@@ -300,6 +314,7 @@ export class Agent {
   /** Stops without leaving the cluster (Consul's default for servers on SIGINT/SIGTERM). */
   async shutdown(): Promise<void> {
     this.#log.info({}, 'agent: shutting down');
+    await this.sidecars?.close();
     await this.proxies?.close();
     this.connect?.close();
     this.local.stop();
@@ -310,6 +325,7 @@ export class Agent {
 
   /** Leaves the cluster gracefully, then stops. */
   async leave(): Promise<void> {
+    await this.sidecars?.close();
     await this.proxies?.close();
     this.connect?.close();
     this.local.stop();

@@ -138,6 +138,12 @@ export const AGENT_FLAGS: readonly AgentFlagSpec[] = [
     usage: 'Proxy configuration stream port (default 8502).',
     key: 'ports.grpc',
   },
+  {
+    name: 'sidecar-supervise',
+    kind: 'bool',
+    usage: 'Run a built-in proxy for every sidecar service registered on this agent.',
+    key: 'connect.sidecar_supervise',
+  },
   { name: 'dns-port', kind: 'int', usage: 'DNS port (default 8600).', key: 'ports.dns' },
   {
     name: 'serf-lan-port',

@@ -59,7 +59,12 @@ export interface RuntimeConfig {
   log_level: LogLevel;
   ports: Ports;
   ui_config: { enabled: boolean };
-  connect: { enabled: boolean; ca_config?: Record<string, string | number> };
+  connect: {
+    enabled: boolean;
+    /** Run a built-in proxy for every sidecar registered on this agent. */
+    sidecar_supervise?: boolean;
+    ca_config?: Record<string, string | number>;
+  };
   dns_config: DnsConfig;
   domain: string;
   alt_domain: string;
@@ -161,6 +166,7 @@ export const SCHEMA: Readonly<Record<string, FieldKind>> = {
     kind: 'object',
     fields: {
       enabled: { kind: 'bool' },
+      sidecar_supervise: { kind: 'bool' },
       // The built-in CA's settings for a new cluster (Consul's connect.ca_config); the
       // strings are checked by connect/ca-config.ts when the leader initialises the CA.
       ca_config: {

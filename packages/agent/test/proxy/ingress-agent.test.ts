@@ -7,9 +7,9 @@
  * gateway (403 at web's sidecar).
  */
 import test from 'ava';
-import { Proxy } from '../src/index.js';
+import { Proxy } from '@trellis/proxy';
 import { devAgent, freePort, req, sidecar, type StreamStatusJson } from './dev-agent.js';
-import { echoApp, hostGet, httpApp, tcpExchange, waitFor } from './helpers.js';
+import { echoApp, hostGet, httpApp, tcpExchange, waitFor } from '@trellis/proxy/testing';
 
 test('an ingress gateway configured by the agent routes HTTP by Host and TCP into the mesh', async (t) => {
   const { url, grpc } = await devAgent(t);
@@ -126,7 +126,7 @@ test('an ingress gateway configured by the agent routes HTTP by Host and TCP int
 
   // The agent saw the gateway's ACKs.
   const st = await waitFor('the ingress ACK', async () => {
-    const s = (await req(url, 'GET', '/v1/agent/connect/proxy/ingress')).json() as StreamStatusJson;
+    const s = (await req(url, 'GET', '/v1/agent/connect/proxy/ingress')).json<StreamStatusJson>();
     const s0 = s.Streams[0];
     return s0 !== undefined && s0.Version > 0 && s0.AckedVersion === s0.Version ? s0 : undefined;
   });

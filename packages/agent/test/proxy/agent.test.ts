@@ -6,9 +6,9 @@
  */
 import test from 'ava';
 import { createServer as createNetServer } from 'node:net';
-import { Proxy } from '../src/index.js';
+import { Proxy } from '@trellis/proxy';
 import { devAgent, freePort, req, sidecar, type StreamStatusJson } from './dev-agent.js';
-import { TcpClient, echoApp, listening, tcpExchange, waitFor } from './helpers.js';
+import { TcpClient, echoApp, listening, tcpExchange, waitFor } from '@trellis/proxy/testing';
 
 test('web → db through two proxies configured by the agent; a deny stops it; ACKs and NACKs show', async (t) => {
   const { url, grpc } = await devAgent(t);
@@ -62,9 +62,7 @@ test('web → db through two proxies configured by the agent; a deny stops it; A
   // The agent saw the ACKs.
   for (const id of ['db-sidecar-proxy', 'web-sidecar-proxy']) {
     const s = await waitFor(`${id} acked`, async () => {
-      const st = (
-        await req(url, 'GET', `/v1/agent/connect/proxy/${id}`)
-      ).json() as StreamStatusJson;
+      const st = (await req(url, 'GET', `/v1/agent/connect/proxy/${id}`)).json<StreamStatusJson>();
       const s0 = st.Streams[0];
       return s0 !== undefined && s0.Version > 0 && s0.AckedVersion === s0.Version ? s0 : undefined;
     });
@@ -119,7 +117,7 @@ test('web → db through two proxies configured by the agent; a deny stops it; A
   const nack = await waitFor('the NACK at the agent', async () => {
     const st = (
       await req(url, 'GET', '/v1/agent/connect/proxy/web-sidecar-proxy')
-    ).json() as StreamStatusJson;
+    ).json<StreamStatusJson>();
     return st.Streams[0]?.LastNack ?? undefined;
   });
   t.regex(nack.Error, new RegExp(`upstream cache listener 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`));
