@@ -18,7 +18,11 @@
  *   local app with its upgrade headers (and XFCC) and after the 101 both connections are
  *   piped until either closes. `local_request_timeout_ms` bounds the wait for the 101.
  * - max_inbound_connections: over the limit, a TCP connection is closed as it arrives, an
- *   HTTP one is answered 503 (`x-envoy-overloaded`) and closed.
+ *   HTTP one is answered 503 (`x-envoy-overloaded`) and closed. When a new configuration
+ *   sets a limit below the HTTP connections already admitted, those are drained, as Envoy
+ *   drains a listener it replaces: idle ones close now, busy ones after their response
+ *   (`connection: close`); callers reconnect under the new limit. (Otherwise a caller's
+ *   keep-alive pool would keep every connection it had and never see the limit.)
  * - A new intention set swaps the authorizer; open TCP connections whose source it now denies
  *   are closed at once, and so are upgraded connections whose upgrade request it now denies.
  *   (Consul's Envoy keeps them open until they end; we close them so a deny takes effect for
@@ -104,6 +108,10 @@ export class PublicListenerRuntime {
   #admitted = 0;
   readonly #sockets = new Set<Socket>();
   readonly #http1 = new WeakMap<Socket, InboundConn>();
+  /** The response in progress on an HTTP connection (HTTP/1.1: one at a time). */
+  readonly #inFlight = new WeakMap<Socket, ServerResponse>();
+  /** Admitted HTTP connections to close after their current response (a lowered limit). */
+  readonly #draining = new WeakSet<Socket>();
   /** Open TCP connections by source service, for re-authorization. */
   readonly #tcpBySource = new Map<string, Set<Socket>>();
   /** Allowed upgrade requests (WebSockets) whose connections are open, for re-authorization. */
@@ -184,6 +192,15 @@ export class PublicListenerRuntime {
       !isL7(l.protocol) && l.maxInboundConnections > 0
         ? Math.min(l.maxInboundConnections, MAX_LISTENER_CONNECTIONS)
         : MAX_LISTENER_CONNECTIONS;
+    const max = l.maxInboundConnections;
+    if (
+      isL7(l.protocol) &&
+      max > 0 &&
+      max !== old.listener.maxInboundConnections &&
+      this.#admitted > max
+    ) {
+      this.#drainAdmitted(max);
+    }
     const app = l.localApp;
     if (`${app.address}:${app.port}` !== this.#localKey) {
       const retired = this.#localAgent;
@@ -193,6 +210,29 @@ export class PublicListenerRuntime {
       this.#localAgent = this.#newLocalAgent();
     }
     if (cfg.authorizer !== old.authorizer) this.#reauthorize();
+  }
+
+  /**
+   * A limit below what is admitted: every admitted HTTP connection is drained — closed now
+   * when idle, after its response when busy — so that callers reconnect under the new limit.
+   */
+  #drainAdmitted(max: number): void {
+    let n = 0;
+    for (const s of this.#sockets) {
+      const conn = this.#http1.get(s);
+      if (conn === undefined || conn.overflow || this.#draining.has(s)) continue;
+      this.#draining.add(s);
+      n++;
+      const res = this.#inFlight.get(s);
+      if (res === undefined) s.destroy();
+      else if (!res.headersSent) res.shouldKeepAlive = false;
+      else if (res.writableFinished) s.destroySoon();
+      else res.once('finish', () => s.destroySoon());
+    }
+    this.#deps.logger.info(
+      { max_inbound_connections: max, admitted: this.#admitted, draining: n },
+      'proxy: connection limit lowered; draining established HTTP connections',
+    );
   }
 
   /**
@@ -360,7 +400,11 @@ export class PublicListenerRuntime {
     const cfg = this.#cfg;
     const started = performance.now();
     let upstream: string | undefined;
+    const socket = req.socket;
+    if (this.#draining.has(socket)) res.shouldKeepAlive = false;
+    this.#inFlight.set(socket, res);
     res.once('close', () => {
+      if (this.#inFlight.get(socket) === res) this.#inFlight.delete(socket);
       if (res.headersSent)
         metrics.requests.inc({ listener: 'public', code: String(res.statusCode) });
       this.#deps.accessLog?.({

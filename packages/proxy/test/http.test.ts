@@ -148,6 +148,32 @@ test('max_inbound_connections 1: a second concurrent connection gets 503', async
   t.true((await db.metrics.value('trellis_proxy_connections_overflow_total')) >= 1);
 });
 
+test('max_inbound_connections set below the open connections: they are drained, the limit holds', async (t) => {
+  const { port, db, app, dbTls } = await pair(t);
+  const active = () => db.metrics.value('trellis_proxy_active_connections', { listener: 'public' });
+  const two = () =>
+    Promise.all([httpGet(port, '/slow?ms=200'), httpGet(port, '/slow?ms=200')]).then((rs) =>
+      rs.map((r) => r.status).sort(),
+    );
+  // Two concurrent requests: web's pool keeps two connections to db, both admitted.
+  t.deepEqual(await two(), [200, 200]);
+  t.is(await active(), 2);
+  // One of them busy when the limit arrives: it finishes its request, then closes.
+  const busy = httpGet(port, '/slow?ms=300');
+  await waitFor('the busy request at the app', () => app.seen.length === 3);
+  await db.apply(
+    sidecarSnapshot({
+      service: 'db',
+      tls: dbTls,
+      public: { appPort: app.port, protocol: 'http', maxInboundConnections: 1 },
+    }),
+  );
+  t.is((await busy).status, 200);
+  await waitFor('the established connections drained', async () => (await active()) === 0);
+  // New connections obey the limit: one of two concurrent callers is refused.
+  t.deepEqual(await two(), [200, 503]);
+});
+
 test('leaf rotation under load: zero failed requests, new connections use the new leaves', async (t) => {
   const { ca, app, db, web, port, dbSnap, webSnap } = await pair(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
