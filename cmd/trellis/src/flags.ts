@@ -5,7 +5,8 @@
  * `--` ends the flags. Errors use Go's wording so scripts that grep Consul's output see the
  * same text: `flag provided but not defined: -x`, `invalid value "v" for flag -x: …`.
  */
-import { parseDuration } from '@trellis/agent';
+// The agent's duration parser alone (its own entry point), not the whole agent package.
+import { parseDuration } from '@trellis/agent/duration';
 
 export type FlagKind = 'string' | 'int' | 'bool' | 'duration' | 'list';
 

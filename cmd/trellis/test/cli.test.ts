@@ -3,6 +3,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { VERSION } from '../src/index.js';
+import { commands } from '../src/main.js';
 
 const bin = new URL('../../bin/trellis.js', import.meta.url).pathname;
 const run = (...args: string[]) =>
@@ -57,4 +58,12 @@ test('-h among the leading flags shows that command’s help; a nested command s
   const agent = run('agent', '-h');
   t.is(agent.status, 0);
   t.regex(agent.stdout, /-bootstrap-expect/);
+});
+
+test('the command table names each command as its module does, with the same synopsis', async (t) => {
+  for (const entry of commands) {
+    const cmd = await entry.load();
+    t.is(cmd.name, entry.name);
+    t.is(cmd.synopsis, entry.synopsis, entry.name);
+  }
 });
