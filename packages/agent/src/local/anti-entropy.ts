@@ -199,6 +199,8 @@ export class AntiEntropy {
   #unsubscribe: (() => void) | null = null;
   /** Completed syncs (full and partial), for tests and /v1/agent/self stats. */
   syncs = 0;
+  /** Passes that failed (each is retried with back-off). */
+  failedSyncs = 0;
   lastError: Error | null = null;
 
   constructor(o: AntiEntropyOptions) {
@@ -274,6 +276,7 @@ export class AntiEntropy {
           if (full) this.#scheduleFull(this.#fullIntervalMs());
         } catch (e) {
           this.#failures++;
+          this.failedSyncs++;
           this.lastError = e instanceof Error ? e : new Error(String(e));
           if (full) this.#full = true;
           const min = this.#o.retryMinMs ?? 1_000;
@@ -414,6 +417,12 @@ export class AntiEntropy {
         pushedWithService.add(c.def.CheckID);
       });
     }
+    const syncedServices = new Set(
+      local
+        .serviceEntries()
+        .filter((e) => e.inSync && !e.deleted)
+        .map((e) => e.service.ID),
+    );
     for (const e of local.checkEntries()) {
       if (e.inSync || pushedWithService.has(e.def.CheckID)) continue;
       if (e.deleted) {
@@ -423,6 +432,9 @@ export class AntiEntropy {
       }
       const svc = e.def.ServiceID === '' ? undefined : local.service(e.def.ServiceID);
       if (e.def.ServiceID !== '' && svc === undefined) continue; // its service is going away
+      // A service added while this pass ran (a sidecar registered with its parent) is not in
+      // the catalog yet: its checks go with it on the next pass, not alone and refused now.
+      if (svc !== undefined && !syncedServices.has(svc.ID)) continue;
       const state = e.state;
       await this.#o.catalog.register({
         ...this.#baseRequest(),

@@ -407,3 +407,24 @@ test('services and checks from the config file are registered at start', async (
     message: /definition object/,
   });
 });
+
+test('a service registered with a sidecar syncs with its sidecar and their checks in one go, no refused pass', async (t) => {
+  const { agent, url } = await devAgent(t);
+  const body = {
+    Name: 'web',
+    Port: 8080,
+    Check: { TTL: '1h' },
+    Connect: { SidecarService: { Checks: [{ Name: 'up', TTL: '1h' }] } },
+  };
+  for (let i = 0; i < 5; i++) {
+    const r = await req(url, 'PUT', '/v1/agent/service/register', { ...body, Name: `web${i}` });
+    t.is(r.status, 200);
+  }
+  await waitFor('every sidecar and its check in the catalog', async () => {
+    const checks = (await req(url, 'GET', '/v1/health/node/dev1')).json() as Array<{
+      ServiceID: string;
+    }>;
+    return checks.filter((c) => c.ServiceID.endsWith('-sidecar-proxy')).length === 5;
+  });
+  t.is(agent.local.ae.failedSyncs, 0, agent.local.ae.lastError?.message ?? '');
+});
