@@ -1,7 +1,8 @@
 /**
  * Benchmark: DNS service lookups, Trellis against Debian's `unbound` (issue: DNS interface).
  *
- *     node test/dist/bench/dns.js [--instances 20] [--seconds 10] [--rate 10000] [--cli PATH]
+ *     node test/dist/bench/dns.js [--instances 20] [--seconds 10] [--rate 10000] [--rounds 3]
+ *                                 [--cli PATH]
  *
  * 1. A Trellis dev agent (server, in memory) with `--instances` healthy instances of `web`,
  *    one node each (10.0.0.1, 10.0.0.2, …), registered through /v1/catalog/register.
@@ -11,8 +12,15 @@
  *    - as fast as it goes for `--seconds` (default 10 clients, 100 outstanding): queries/s;
  *    - at `--rate` queries/s for `--seconds` with per-query output (-v): p50/p99 latency and
  *      lost queries.
- * 4. Freshness: an instance's check turns critical; the time until Trellis's DNS stops
- *    returning it (polled every 10 ms).
+ *    Each is run `--rounds` times, Trellis and unbound alternately (which goes first
+ *    alternates too), and the medians are reported: on a shared 2-core machine one 10 s
+ *    sample of each, taken one after the other, is at the mercy of whatever else runs then
+ *    (we saw the same server's rate vary by 2× between samples).
+ * 4. Freshness: an instance's check turns critical (then passing again, alternately); the
+ *    time until Trellis's DNS answer drops (or has again) its address, polled every 10 ms
+ *    with an EDNS query (4096 bytes) so that every healthy instance is in each answer —
+ *    without EDNS an answer holds 3 random instances, and the time until a returning
+ *    instance showed up measured the shuffle rather than the catalog.
  * Ratios are Trellis / unbound.
  */
 import { execFile } from 'node:child_process';
@@ -30,6 +38,7 @@ const { values } = parseArgs({
     instances: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '10' },
     rate: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '3' },
     cli: { type: 'string' },
   },
 });
@@ -37,6 +46,7 @@ const { values } = parseArgs({
 const instances = int('instances', values.instances, 1, 250);
 const seconds = int('seconds', values.seconds, 1, 600);
 const rate = int('rate', values.rate, 100, 1_000_000);
+const rounds = int('rounds', values.rounds, 1, 20);
 const cli =
   values.cli ?? fileURLToPath(new URL('../../../cmd/trellis/bin/trellis.js', import.meta.url));
 
@@ -99,13 +109,54 @@ async function perf(
   };
 }
 
-function dnsQuery(port: number, name: string): Promise<Buffer | null> {
-  // A minimal A query (RFC 1035 §4.1): ID, RD, one question.
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** `rounds` runs of each, alternating (and alternating which goes first). */
+async function alternate(
+  trellis: () => Promise<PerfResult>,
+  unbound: () => Promise<PerfResult>,
+): Promise<{ t: PerfResult[]; u: PerfResult[] }> {
+  const t: PerfResult[] = [];
+  const u: PerfResult[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      t.push(await trellis());
+      u.push(await unbound());
+    } else {
+      u.push(await unbound());
+      t.push(await trellis());
+    }
+  }
+  return { t, u };
+}
+
+/** Medians over rounds, and the lost/sent totals. */
+function summary(rs: readonly PerfResult[]): PerfResult {
+  return {
+    qps: median(rs.map((r) => r.qps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    lost: rs.reduce((n, r) => n + r.lost, 0),
+    sent: rs.reduce((n, r) => n + r.sent, 0),
+  };
+}
+
+const each = (rs: readonly PerfResult[], f: (r: PerfResult) => string): string =>
+  rs.length === 1 ? '' : ` [${rs.map(f).join(' ')}]`;
+
+function dnsQuery(port: number, name: string, edns = false): Promise<Buffer | null> {
+  // A minimal A query (RFC 1035 §4.1): ID, RD, one question; with `edns` an OPT record
+  // (RFC 6891) advertising 4096 bytes.
   const labels = name.split('.').filter((l) => l !== '');
   const q = Buffer.concat([
-    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns ? 1 : 0]),
     ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
     Buffer.from([0, 0, 1, 0, 1]),
+    edns ? Buffer.from([0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]) : Buffer.alloc(0),
   ]);
   return new Promise((resolve) => {
     const s = createSocket('udp4');
@@ -164,20 +215,29 @@ try {
   if (!ready) throw new Error(`a DNS server did not answer; unbound: ${ub.stderr()}`);
 
   console.log(
-    `web.service.consul with ${instances} healthy instances; dnsperf over UDP, ${seconds} s each`,
+    `web.service.consul with ${instances} healthy instances; dnsperf over UDP, ${seconds} s each, ` +
+      `medians of ${rounds} alternating rounds`,
   );
+  const qps = (r: PerfResult): string => r.qps.toFixed(0);
+  const p99 = (r: PerfResult): string => r.p99.toFixed(3);
   for (const type of ['A', 'SRV']) {
-    const tMax = await perf(dnsPort, type, dir);
-    const uMax = await perf(ubPort, type, dir);
+    const max = await alternate(
+      () => perf(dnsPort, type, dir),
+      () => perf(ubPort, type, dir),
+    );
+    const [tMax, uMax] = [summary(max.t), summary(max.u)];
     console.log(
-      `${type.padEnd(3)} max: Trellis ${tMax.qps.toFixed(0)} q/s, unbound ${uMax.qps.toFixed(0)} q/s ` +
+      `${type.padEnd(3)} max: Trellis ${qps(tMax)} q/s${each(max.t, qps)}, unbound ${qps(uMax)} q/s${each(max.u, qps)} ` +
         `(ratio ${(tMax.qps / uMax.qps).toFixed(2)}; lost ${tMax.lost}/${tMax.sent} and ${uMax.lost}/${uMax.sent})`,
     );
-    const tRate = await perf(dnsPort, type, dir, rate);
-    const uRate = await perf(ubPort, type, dir, rate);
+    const at = await alternate(
+      () => perf(dnsPort, type, dir, rate),
+      () => perf(ubPort, type, dir, rate),
+    );
+    const [tRate, uRate] = [summary(at.t), summary(at.u)];
     console.log(
-      `${type.padEnd(3)} at ${rate} q/s: Trellis p50 ${tRate.p50.toFixed(3)} ms p99 ${tRate.p99.toFixed(3)} ms ` +
-        `(lost ${tRate.lost}/${tRate.sent}); unbound p50 ${uRate.p50.toFixed(3)} ms p99 ${uRate.p99.toFixed(3)} ms ` +
+      `${type.padEnd(3)} at ${rate} q/s: Trellis p50 ${tRate.p50.toFixed(3)} ms p99 ${p99(tRate)} ms${each(at.t, p99)} ` +
+        `(lost ${tRate.lost}/${tRate.sent}); unbound p50 ${uRate.p50.toFixed(3)} ms p99 ${p99(uRate)} ms${each(at.u, p99)} ` +
         `(lost ${uRate.lost}/${uRate.sent})`,
     );
   }
@@ -197,8 +257,10 @@ try {
       }),
     });
     for (let i = 0; i < 500; i++) {
-      const m = await dnsQuery(dnsPort, 'web.service.consul');
-      const has = m !== null && m.includes(Buffer.from([10, 0, 0, 2]));
+      const m = await dnsQuery(dnsPort, 'web.service.consul', true);
+      // n1's A record: type A, class IN, TTL 0, RDLENGTH 4, 10.0.0.2.
+      const has =
+        m !== null && m.includes(Buffer.from([0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 10, 0, 0, 2]));
       if (has === (status === 'passing')) break;
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -71,3 +71,10 @@ export const DEFAULT_MAX_TCP_CONNECTIONS = 128;
  * upstream sockets under a flood without hurting normal load.
  */
 export const DEFAULT_MAX_UDP_INFLIGHT = 256;
+/**
+ * SO_RCVBUF / SO_SNDBUF asked for the UDP socket. Linux's default (212992 bytes, about 500
+ * queries with their bookkeeping) overflows in a burst while the event loop is busy
+ * elsewhere (a GC pause, a large HTTP response); the kernel caps the request at
+ * net.core.rmem_max / wmem_max.
+ */
+export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;

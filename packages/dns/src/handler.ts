@@ -18,8 +18,23 @@
  * Reads: with allow_stale a 'stale' barrier, repeated as 'default' when the replica is more
  * than max_stale behind (Consul's lookup retry); without, a 'default' barrier. One barrier
  * per query, taken only when the store is read; a barrier failure is SERVFAIL.
+ *
+ * Answer cache (cache.ts): an answer of the domain whose records depend only on the store
+ * (not on a recursor or a CNAME chased through the domain) is kept pre-encoded and reused
+ * while the catalog is unchanged; each reuse still takes the query's read barrier and
+ * shuffles, trims and stamps the answer afresh. When the barrier can be passed at once (a
+ * stale read within max_stale, from a backend with `staleReadSync`), {@link
+ * DnsHandler.answerSync} answers without a promise.
  */
 import type { CheckServiceNode, StateStore } from '@trellis/state';
+import {
+  AnswerCache,
+  costOf,
+  renderCached,
+  type AnswerCacheOptions,
+  type CachedParts,
+  type Segment,
+} from './cache.js';
 import {
   resolveDnsConfig,
   parseRecursor,
@@ -55,33 +70,43 @@ import {
   Accept,
   acceptFor,
   addressRecord,
+  assembleService,
   cnameRecord,
   healthyInstances,
+  identityOrder,
   metaTxtRecords,
   recordKey,
+  shuffle,
   soaRecord,
   srvWeight,
   translateAddress,
+  type InstanceRecords,
+  type ServiceParts,
 } from './records.js';
-import { trimTcp, trimUdp } from './trim.js';
+import { trimNames, trimTcp, trimUdp } from './trim.js';
 import {
   CLASS_IN,
   EDNS_CLIENT_SUBNET,
   OpCode,
   RCode,
   RRType,
+  WireError,
   decodeHeader,
   decodeMessage,
   emptyHeader,
   encodeMessage,
+  encodeRecord,
   fqdn,
   isEncodableName,
   makeQuery,
+  parseSimpleQuery,
+  soaSerialOffset,
   splitName,
   type EdnsOption,
   type HeaderWithCounts,
   type Message,
   type ResourceRecord,
+  type SimpleQuery,
 } from './wire.js';
 
 /** What a read barrier reports. */
@@ -103,6 +128,11 @@ export interface DnsBackend {
    * is. Rejects when no read can be served (no leader). Must settle in bounded time.
    */
   readBarrier(mode: 'default' | 'stale'): Promise<ReadBarrierResult>;
+  /**
+   * Optional: what `readBarrier('stale')` would report, at once (a stale read never waits).
+   * With it, cached answers are sent without a promise (see DnsHandler.answerSync).
+   */
+  staleReadSync?(): ReadBarrierResult;
   /** The servers of the datacenter (NS records): node name and IP. */
   servers(): readonly { readonly name: string; readonly address: string }[];
 }
@@ -123,11 +153,18 @@ export interface DnsHandlerOptions {
   /** Wall clock (ms) for the SOA serial. Default Date.now. */
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** Bounds of the answer cache (cache.ts); `{ maxEntries: 0 }` turns it off. */
+  readonly answerCache?: AnswerCacheOptions;
 }
 
 /** Anything that answers query packets: a DnsHandler, or a client agent's RPC relay. */
 export interface DnsAnswerer {
   answer(query: Uint8Array, transport: 'udp' | 'tcp'): Promise<Uint8Array | null>;
+  /**
+   * Optional: the answer when it can be given at once (the same bytes `answer` would give),
+   * else undefined — then `answer` must be called. Never throws.
+   */
+  answerSync?(query: Uint8Array, transport: 'udp' | 'tcp'): Uint8Array | undefined;
 }
 
 type Transport = 'udp' | 'tcp';
@@ -139,6 +176,12 @@ interface QueryCtx {
   readonly raw: Uint8Array;
   readonly transport: Transport;
   readonly barrier: () => Promise<void>;
+  /** The query's shape when its answer may be cached (see parseSimpleQuery). */
+  readonly simple: SimpleQuery | null;
+  /** The store read and its token, taken at the first read. */
+  reads: { readonly store: StateStore; readonly token: number } | undefined;
+  /** The answer depends on more than the store (a recursor, a CNAME chased): not cached. */
+  volatile: boolean;
 }
 
 /** One lookup: the client's question, or an internal one chasing a CNAME into the domain. */
@@ -155,6 +198,32 @@ interface Ask {
 interface Sections {
   answer: ResourceRecord[];
   extra: ResourceRecord[];
+  /** A service lookup's instances before the shuffle (what the answer cache keeps). */
+  service?: ServiceParts<ResourceRecord>;
+}
+
+/** Whether `p` fulfils (a rejection is handled here, to be awaited again by its owner). */
+function succeeds(p: Promise<unknown>): Promise<boolean> {
+  return p.then(
+    () => true,
+    () => false,
+  );
+}
+
+/** What the answer cache is invalidated by: the highest index of the tables answers read. */
+function storeToken(store: StateStore): number {
+  return store.maxIndex('nodes', 'services', 'checks');
+}
+
+/** `rr` encoded for the answer cache. Throws WireError. */
+function segmentOf(rr: ResourceRecord): Segment {
+  const bytes = encodeRecord(rr);
+  return {
+    bytes,
+    size: bytes.length,
+    ...trimNames(rr),
+    serialAt: rr.type === RRType.SOA ? soaSerialOffset(rr) : -1,
+  };
 }
 
 interface NodeAddress {
@@ -256,6 +325,7 @@ export class DnsHandler implements DnsAnswerer {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #abort = new AbortController();
+  readonly #cache: AnswerCache;
 
   /** Throws DNS_INVALID_OPTION for a bad domain, config value or recursor address. */
   constructor(o: DnsHandlerOptions) {
@@ -285,6 +355,12 @@ export class DnsHandler implements DnsAnswerer {
     this.#random = o.random ?? Math.random;
     this.#now = o.now ?? Date.now;
     this.#log = o.logger ?? silentLogger;
+    this.#cache = new AnswerCache(o.answerCache);
+  }
+
+  /** The answer cache's size and counters. */
+  cacheStats(): { entries: number; bytes: number } & AnswerCache['stats'] {
+    return { entries: this.#cache.size, bytes: this.#cache.bytes, ...this.#cache.stats };
   }
 
   /** The zones answered from the store (normalized). */
@@ -302,10 +378,90 @@ export class DnsHandler implements DnsAnswerer {
     // Too short to answer (a reply could not even carry the ID), or itself a response.
     if (head === null || head.qr) return null;
     try {
-      return await this.#answer(query, head, transport);
+      const simple = parseSimpleQuery(query);
+      let barrier: Promise<void> | undefined;
+      if (simple !== null) {
+        const cached = this.#fromCache(query, simple, transport, false);
+        if (cached instanceof Uint8Array) return cached;
+        if (cached === 'wait') {
+          // A cached answer, once the read may be served: the query's one barrier, which
+          // the full path below reuses (and answers SERVFAIL on) if it fails.
+          barrier = this.#readBarrier();
+          if (await succeeds(barrier)) {
+            const later = this.#fromCache(query, simple, transport, true);
+            if (later instanceof Uint8Array) return later;
+          }
+        }
+        this.#cache.stats.misses++;
+      }
+      return await this.#answer(query, head, transport, simple, barrier);
     } catch (err) {
       this.#log.warn({ err }, 'dns query failed');
       return headerOnly(head, RCode.ServFail);
+    }
+  }
+
+  /**
+   * The answer from the cache when it can be given now: a query of the common shape (see
+   * parseSimpleQuery) with a fresh cached answer whose read barrier passes at once. Else
+   * undefined: {@link answer} then answers (and caches what it can).
+   */
+  answerSync(query: Uint8Array, transport: Transport): Uint8Array | undefined {
+    try {
+      const simple = parseSimpleQuery(query);
+      if (simple === null) return undefined;
+      const cached = this.#fromCache(query, simple, transport, false);
+      return cached instanceof Uint8Array ? cached : undefined;
+    } catch (err) {
+      this.#log.warn({ err }, 'dns cached answer failed');
+      return undefined;
+    }
+  }
+
+  /**
+   * The cached answer to `query`; 'wait' when there is one that needs the read barrier
+   * first (`barrierPassed` false and no stale read to be had at once); undefined when there
+   * is none, or the catalog changed since it was built.
+   */
+  #fromCache(
+    query: Uint8Array,
+    q: SimpleQuery,
+    transport: Transport,
+    barrierPassed: boolean,
+  ): Uint8Array | 'wait' | undefined {
+    const c = this.#cache.get(q.key);
+    if (c === undefined) return undefined;
+    if (c.readsStore) {
+      if (!barrierPassed && !this.#staleReadNow()) return 'wait';
+      const store = this.#backend.store;
+      if (c.store !== store || c.token !== storeToken(store)) {
+        this.#cache.stats.stale++;
+        return undefined;
+      }
+    }
+    const bytes = renderCached(c, query, q, {
+      transport,
+      random: this.#random,
+      serial: Math.floor(this.#now() / 1000),
+      udpAnswerLimit: this.#cfg.udpAnswerLimit,
+      enableTruncate: this.#cfg.enableTruncate,
+    });
+    if (bytes === undefined) return undefined;
+    this.#cache.stats.hits++;
+    return bytes;
+  }
+
+  /**
+   * Whether the read barrier passes at once: allow_stale, and the backend's synchronous
+   * stale read is within max_stale. (Otherwise the barrier is awaited as usual.)
+   */
+  #staleReadNow(): boolean {
+    const backend = this.#backend;
+    if (!this.#cfg.allowStale || backend.staleReadSync === undefined) return false;
+    try {
+      return backend.staleReadSync().lastContactMs <= this.#cfg.maxStaleMs;
+    } catch {
+      return false;
     }
   }
 
@@ -313,6 +469,8 @@ export class DnsHandler implements DnsAnswerer {
     raw: Uint8Array,
     head: HeaderWithCounts,
     transport: Transport,
+    simple: SimpleQuery | null,
+    pending: Promise<void> | undefined,
   ): Promise<Uint8Array> {
     if (head.opcode !== OpCode.Query) return headerOnly(head, RCode.NotImp);
     // miekg/dns DefaultMsgAcceptFunc: exactly one question, ≤ 1 answer (NOTIFY's SOA),
@@ -330,12 +488,15 @@ export class DnsHandler implements DnsAnswerer {
       return headerOnly(head, RCode.FormErr);
     }
     const q = req.question[0]!;
-    let barrier: Promise<void> | undefined;
+    let barrier = pending;
     const ctx: QueryCtx = {
       req,
       raw,
       transport,
       barrier: () => (barrier ??= this.#readBarrier()),
+      simple,
+      reads: undefined,
+      volatile: false,
     };
     const route = routeQuestion(q.name, q.type, this.#zones, this.#recursors.length > 0);
     let resp: Message | Uint8Array;
@@ -444,11 +605,59 @@ export class DnsHandler implements DnsAnswerer {
         if (outcome === 'nxdomain') resp.header.rcode = RCode.NXDomain;
         // RFC 2308: NXDOMAIN and NODATA (no records of the asked type) carry the SOA.
         if (outcome !== 'ok' || resp.answer.length === 0) resp.authority.push(this.#soa(q.name));
+        this.#remember(ctx, resp, out);
       }
     }
     this.#setEdns(ctx.req, resp);
     this.#trim(ctx, resp);
     return resp;
+  }
+
+  /**
+   * Keeps the answer just built in the cache when it can be rebuilt from the store alone:
+   * its records encoded (a service's per instance, before the shuffle), the SOA serial and
+   * everything the query decides left to {@link renderCached}.
+   */
+  #remember(ctx: QueryCtx, resp: Message, out: Sections): void {
+    const q = ctx.simple;
+    if (q === null || ctx.volatile) return;
+    const encoded = new Map<ResourceRecord, Segment>();
+    const seg = (rr: ResourceRecord): Segment => {
+      let s = encoded.get(rr);
+      if (s === undefined) encoded.set(rr, (s = segmentOf(rr)));
+      return s;
+    };
+    let parts: CachedParts;
+    let authority: Segment[];
+    try {
+      parts =
+        out.service === undefined
+          ? { kind: 'fixed', answer: out.answer.map(seg), extra: out.extra.map(seg) }
+          : {
+              kind: out.service.kind,
+              instances: out.service.instances.map((i) => ({
+                key: i.key,
+                cname: i.cname,
+                answer: i.answer.map(seg),
+                extra: i.extra.map(seg),
+              })),
+            };
+      authority = resp.authority.map(seg);
+    } catch (err) {
+      // A record that cannot be encoded: the answer is built afresh each time.
+      if (err instanceof WireError) return;
+      throw err;
+    }
+    this.#cache.set(q.key, {
+      readsStore: ctx.reads !== undefined,
+      store: ctx.reads?.store,
+      token: ctx.reads?.token ?? 0,
+      rcode: resp.header.rcode,
+      ra: resp.header.ra,
+      parts,
+      authority,
+      cost: costOf(parts, authority),
+    });
   }
 
   /** Consul's makeSOARecord naming: the alt domain when the question is under it. */
@@ -611,8 +820,8 @@ export class DnsHandler implements DnsAnswerer {
 
   /** Consul's handleNodeQuery. */
   async #nodeLookup(ctx: QueryCtx, ask: Ask, out: Sections, nodeName: string): Promise<Outcome> {
-    await ctx.barrier();
-    const node = this.#backend.store.node(nodeName).value;
+    const store = await this.#readStore(ctx);
+    const node = store.node(nodeName).value;
     if (node === undefined) return 'nxdomain';
     const t = ask.type;
     if (t !== RRType.ANY && t !== RRType.A && t !== RRType.AAAA && t !== RRType.TXT)
@@ -665,20 +874,95 @@ export class DnsHandler implements DnsAnswerer {
     out: Sections,
     l: { service: string; tag: string; connect: boolean; ingress: boolean; dc: string },
   ): Promise<Outcome> {
-    await ctx.barrier();
+    const store = await this.#readStore(ctx);
     // The store keeps no ingress-gateway ↔ service mapping (config entries), so no
     // service has an ingress gateway: Consul's answer for such a name is NXDOMAIN.
     if (l.ingress) return 'nxdomain';
-    const rows = this.#backend.store.checkServiceNodes(l.service, {
+    const rows = store.checkServiceNodes(l.service, {
       tags: l.tag === '' ? [] : [l.tag],
       connect: l.connect,
     }).value;
-    const nodes = this.#shuffle(healthyInstances(rows, this.#cfg.onlyPassing));
-    if (nodes.length === 0) return 'nxdomain';
+    const healthy = healthyInstances(rows, this.#cfg.onlyPassing);
+    if (healthy.length === 0) return 'nxdomain';
     const ttl = ttlForService(this.#cfg, l.service);
-    if (ask.type === RRType.SRV) await this.#srvRecords(ctx, ask, out, nodes, ttl, l.dc);
-    else await this.#serviceAddressRecords(ctx, ask, out, nodes, ttl, l.dc);
+    const parts = this.#serviceParts(ask, healthy, ttl, l.dc);
+    if (parts !== null) {
+      // Every instance's records are known without resolving anything: shuffle, then
+      // deduplicate (the same rule the answer cache replays on its copy of `parts`).
+      const { answer, extra } = assembleService(
+        parts,
+        this.#shuffle(identityOrder(healthy.length)),
+      );
+      out.answer.push(...answer);
+      out.extra.push(...extra);
+      out.service = parts;
+    } else {
+      // Some instance's host name is resolved (through the domain or a recursor): records
+      // are built in shuffled order, as each instance comes, resolving as they go.
+      ctx.volatile = true;
+      const nodes = this.#shuffle(healthy);
+      if (ask.type === RRType.SRV) await this.#srvRecords(ctx, ask, out, nodes, ttl, l.dc);
+      else await this.#serviceAddressRecords(ctx, ask, out, nodes, ttl, l.dc);
+    }
     return out.answer.length === 0 ? 'nodata' : 'ok';
+  }
+
+  /** Waits for the query's read barrier; notes the store read and its token (first read). */
+  async #readStore(ctx: QueryCtx): Promise<StateStore> {
+    await ctx.barrier();
+    const store = this.#backend.store;
+    // Taken before the caller reads: a write in between leaves the token older than what
+    // was read, so the cached answer is rebuilt by the next query (never the reverse).
+    ctx.reads ??= { store, token: storeToken(store) };
+    return store;
+  }
+
+  /**
+   * Each healthy instance's records for `ask`, in store order, with its deduplication key
+   * (addServiceNodeRecordsToMessage / addServiceSRVRecordsToMessage); null when an
+   * instance's host name would have to be resolved (see #resolveCname), as that depends on
+   * more than the store and on the order instances are met.
+   */
+  #serviceParts(
+    ask: Ask,
+    healthy: readonly CheckServiceNode[],
+    ttl: number,
+    dc: string,
+  ): ServiceParts<ResourceRecord> | null {
+    const kind = ask.type === RRType.SRV ? 'srv' : 'address';
+    const keys = new Map<string, number>();
+    const keyOf = (k: string): number => {
+      let id = keys.get(k);
+      if (id === undefined) keys.set(k, (id = keys.size));
+      return id;
+    };
+    const instances: InstanceRecords<ResourceRecord>[] = [];
+    for (const n of healthy) {
+      let r = this.#instanceRecordsNow(ask, n, ttl, dc);
+      if ('host' in r) {
+        const target = fqdn(r.host);
+        if (!isEncodableName(target)) r = { answer: [], extra: [] };
+        else if (this.#resolvesNowhere(target)) r = this.#fqdnParts(ask, n, target, ttl, []);
+        else return null;
+      }
+      if (kind === 'srv') {
+        const extra = [...r.extra];
+        if (this.#cfg.nodeMetaTxt) {
+          const nodeName = this.#nodeFqdn(n.Node.Node, dc, ask.responseDomain);
+          if (isEncodableName(nodeName)) extra.push(...metaTxtRecords(nodeName, n.Node.Meta, ttl));
+        }
+        instances.push({ answer: r.answer, extra, key: keyOf(srvTuple(n)), cname: false });
+      } else {
+        const first = r.answer[0];
+        instances.push({
+          answer: r.answer,
+          extra: [],
+          key: first === undefined ? 0 : keyOf(recordKey(first)),
+          cname: first?.type === RRType.CNAME,
+        });
+      }
+    }
+    return { kind, instances };
   }
 
   /** Consul's addServiceNodeRecordsToMessage: one address record per distinct answer. */
@@ -717,14 +1001,7 @@ export class DnsHandler implements DnsAnswerer {
   ): Promise<void> {
     const handled = new Set<string>();
     for (const n of nodes) {
-      const svc = n.Service;
-      const address = translateAddress(
-        Accept.Any,
-        svc.Address,
-        svc.TaggedAddresses['lan_ipv4']?.Address ?? '',
-        svc.TaggedAddresses['lan_ipv6']?.Address ?? '',
-      );
-      const tuple = `${n.Node.Node}:${address}:${svc.Port}`;
+      const tuple = srvTuple(n);
       if (handled.has(tuple)) continue;
       handled.add(tuple);
       const r = await this.#instanceRecords(ctx, ask, n, ttl, dc);
@@ -758,6 +1035,17 @@ export class DnsHandler implements DnsAnswerer {
     ttl: number,
     dc: string,
   ): Promise<{ answer: ResourceRecord[]; extra: ResourceRecord[] }> {
+    const r = this.#instanceRecordsNow(ask, n, ttl, dc);
+    return 'host' in r ? this.#fqdnRecords(ctx, ask, n, r.host, ttl) : r;
+  }
+
+  /** {@link #instanceRecords} but for a host name, which is returned for the caller to resolve. */
+  #instanceRecordsNow(
+    ask: Ask,
+    n: CheckServiceNode,
+    ttl: number,
+    dc: string,
+  ): { answer: ResourceRecord[]; extra: ResourceRecord[] } | { host: string } {
     const accept = acceptFor(ask.type);
     const svc = n.Service;
     const node = n.Node;
@@ -781,12 +1069,12 @@ export class DnsHandler implements DnsAnswerer {
         ? this.#ipRecords(ask, n, nodeIp, ttl, dc)
         : this.#nodeTargetRecords(ask, n, nodeIp, ttl, dc);
     }
-    if (serviceAddr === '') return this.#fqdnRecords(ctx, ask, n, nodeAddr, ttl);
+    if (serviceAddr === '') return { host: nodeAddr };
     if (serviceIp !== null) return this.#ipRecords(ask, n, serviceIp, ttl, dc);
     if (fqdn(serviceAddr) === ask.name && nodeIp !== null) {
       return this.#nodeTargetRecords(ask, n, nodeIp, ttl, dc);
     }
-    return this.#fqdnRecords(ctx, ask, n, serviceAddr, ttl);
+    return { host: serviceAddr };
   }
 
   #srv(ask: Ask, n: CheckServiceNode, ttl: number, target: string): ResourceRecord {
@@ -859,7 +1147,17 @@ export class DnsHandler implements DnsAnswerer {
   ): Promise<{ answer: ResourceRecord[]; extra: ResourceRecord[] }> {
     const target = fqdn(host);
     if (!isEncodableName(target)) return { answer: [], extra: [] };
-    const more = await this.#resolveCname(ctx, target, ask.level);
+    return this.#fqdnParts(ask, n, target, ttl, await this.#resolveCname(ctx, target, ask.level));
+  }
+
+  /** {@link #fqdnRecords} once `target` is resolved to `more`. */
+  #fqdnParts(
+    ask: Ask,
+    n: CheckServiceNode,
+    target: string,
+    ttl: number,
+    more: readonly ResourceRecord[],
+  ): { answer: ResourceRecord[]; extra: ResourceRecord[] } {
     const additional: ResourceRecord[] = [];
     for (const rr of more) {
       if (rr.type !== RRType.CNAME && rr.type !== RRType.A && rr.type !== RRType.AAAA) continue;
@@ -876,13 +1174,12 @@ export class DnsHandler implements DnsAnswerer {
    * another is asked of the recursors (A, over UDP); without recursors, nothing.
    */
   async #resolveCname(ctx: QueryCtx, name: string, level: number): Promise<ResourceRecord[]> {
-    const lower = name.toLowerCase();
-    const { domain, altDomain } = this.#zones;
-    if (lower.endsWith('.' + domain) || (altDomain !== '' && lower.endsWith('.' + altDomain))) {
+    if (this.#inZones(name)) {
       if (level < 1) {
         this.#log.warn({ name }, 'dns: CNAME chain too deep, not resolving');
         return [];
       }
+      ctx.volatile = true;
       const sub: Sections = { answer: [], extra: [] };
       await this.#dispatch(
         ctx,
@@ -898,6 +1195,7 @@ export class DnsHandler implements DnsAnswerer {
       return sub.answer;
     }
     if (this.#recursors.length === 0) return [];
+    ctx.volatile = true;
     const id = Math.floor(this.#random() * 0x10000) & 0xffff;
     const query = encodeMessage(makeQuery(id, name, RRType.A));
     for (const r of this.#recursors) {
@@ -912,6 +1210,17 @@ export class DnsHandler implements DnsAnswerer {
       }
     }
     return [];
+  }
+
+  #inZones(name: string): boolean {
+    const lower = name.toLowerCase();
+    const { domain, altDomain } = this.#zones;
+    return lower.endsWith('.' + domain) || (altDomain !== '' && lower.endsWith('.' + altDomain));
+  }
+
+  /** Whether #resolveCname finds nothing for `name` without asking anyone (so no need to). */
+  #resolvesNowhere(name: string): boolean {
+    return !this.#inZones(name) && this.#recursors.length === 0;
   }
 
   // ------------------------------------------------------------------------ reverse
@@ -1010,10 +1319,18 @@ export class DnsHandler implements DnsAnswerer {
 
   /** Fisher–Yates from the end, as Consul's CheckServiceNodes.Shuffle. */
   #shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.min(i, Math.floor(this.#random() * (i + 1)));
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
+    return shuffle(items, this.#random);
   }
+}
+
+/** The node/address/port an SRV answer is deduplicated on (Consul's srvRecords key). */
+function srvTuple(n: CheckServiceNode): string {
+  const svc = n.Service;
+  const address = translateAddress(
+    Accept.Any,
+    svc.Address,
+    svc.TaggedAddresses['lan_ipv4']?.Address ?? '',
+    svc.TaggedAddresses['lan_ipv6']?.Address ?? '',
+  );
+  return `${n.Node.Node}:${address}:${svc.Port}`;
 }

@@ -53,12 +53,16 @@ export {
   decodeMessage,
   emptyHeader,
   encodeMessage,
+  encodeRecord,
+  fixedLength,
   fqdn,
   isEncodableName,
   labelBytes,
   labelText,
   makeQuery,
   messageLength,
+  parseSimpleQuery,
+  recordLength,
   splitName,
   type Edns,
   type EdnsOption,
@@ -68,7 +72,26 @@ export {
   type Question,
   type RData,
   type ResourceRecord,
+  type SimpleQuery,
 } from './wire.js';
+export {
+  AnswerCache,
+  DEFAULT_CACHE_BYTES,
+  DEFAULT_CACHE_ENTRIES,
+  renderCached,
+  type AnswerCacheOptions,
+  type CachedAnswer,
+  type CachedParts,
+  type RenderOptions,
+  type Segment,
+} from './cache.js';
 export { formatIp, ipFromArpa, parseIp, reverseAddr } from './ip.js';
-export { trimTcp, trimUdp } from './trim.js';
+export {
+  trimTcp,
+  trimTcpRecords,
+  trimUdp,
+  trimUdpRecords,
+  type TrimMessage,
+  type TrimRecord,
+} from './trim.js';
 export * from './constants.js';

@@ -213,3 +213,90 @@ export function recordKey(rr: ResourceRecord): string {
     rr.data.kind === 'txt' ? rr.data.strings.map((s) => Buffer.from(s).toString('hex')) : rr.data;
   return JSON.stringify([rr.name, rr.ttl, rr.class, rr.type, data]);
 }
+
+/**
+ * Fisher–Yates from the end, in place, as Consul's CheckServiceNodes.Shuffle: one draw of
+ * `random` per position from the last down to the second.
+ */
+export function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(random() * (i + 1)));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+/** 0, 1, …, n − 1. */
+export function identityOrder(n: number): number[] {
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order;
+}
+
+/** What one healthy service instance contributes to an answer, before deduplication. */
+export interface InstanceRecords<R> {
+  readonly answer: readonly R[];
+  readonly extra: readonly R[];
+  /**
+   * Instances with the same key answer once, the first in answer order wins: for A/AAAA
+   * (and other non-SRV types) the identity of the first answer record (Consul dedups on
+   * RR.String()), for SRV the node/address/port tuple. Keys are 0 … count − 1.
+   */
+  readonly key: number;
+  /** Its answer is a CNAME to a host name rather than an address. */
+  readonly cname: boolean;
+}
+
+/**
+ * How a service answer is put together from its instances: Consul's
+ * addServiceNodeRecordsToMessage (`address`: every type but SRV) and
+ * addServiceSRVRecordsToMessage (`srv`).
+ */
+export interface ServiceParts<R> {
+  readonly kind: 'address' | 'srv';
+  readonly instances: readonly InstanceRecords<R>[];
+}
+
+/** Keys seen by assembleService: `seen[key] === round` (reused, it runs once per answer). */
+let seen = new Uint32Array(64);
+let round = 0;
+
+/**
+ * The answer and additional records of a service lookup, its instances taken in `order`
+ * (a shuffle of their indexes):
+ *  - address: one answer per distinct key, instances without an answer skipped; a CNAME
+ *    answer only when no instance has an address record (the first such in order);
+ *  - srv: one SRV (and its extra records) per distinct node/address/port.
+ */
+export function assembleService<R>(
+  parts: ServiceParts<R>,
+  order: readonly number[],
+): { answer: R[]; extra: R[] } {
+  const answer: R[] = [];
+  const extra: R[] = [];
+  if (seen.length < parts.instances.length) seen = new Uint32Array(parts.instances.length * 2);
+  if (++round === 0xffffffff) {
+    seen.fill(0);
+    round = 1;
+  }
+  if (parts.kind === 'srv') {
+    for (const i of order) {
+      const inst = parts.instances[i]!;
+      if (seen[inst.key] === round) continue;
+      seen[inst.key] = round;
+      for (const rr of inst.answer) answer.push(rr);
+      for (const rr of inst.extra) extra.push(rr);
+    }
+    return { answer, extra };
+  }
+  let cnames: readonly R[] | undefined;
+  for (const i of order) {
+    const inst = parts.instances[i]!;
+    if (inst.answer.length === 0 || seen[inst.key] === round) continue;
+    seen[inst.key] = round;
+    if (inst.cname) cnames ??= inst.answer;
+    else for (const rr of inst.answer) answer.push(rr);
+  }
+  if (answer.length === 0 && cnames !== undefined) answer.push(...cnames);
+  return { answer, extra };
+}

@@ -3,9 +3,12 @@
  * to a {@link DnsAnswerer} and its answer sent back. The server parses nothing beyond TCP
  * framing; what to answer (or drop) is the handler's business.
  *
- * UDP: a datagram is one query; its answer goes back to the sender. At most
- *      `maxUdpInflight` queries are being answered at once; beyond that datagrams are
- *      dropped (and counted) rather than queued.
+ * UDP: a datagram is one query; its answer goes back to the sender. An answer the handler
+ *      can give at once (`answerSync`: a cached answer) is sent from the datagram's own
+ *      callback, without a promise; others are awaited. At most `maxUdpInflight` queries
+ *      are awaited at once; beyond that datagrams are dropped (and counted) rather than
+ *      queued. The socket's receive and send buffers are enlarged (`udpBufferBytes`) so
+ *      that bursts wait in the kernel rather than being dropped there.
  * TCP: RFC 1035 §4.2.2 / RFC 7766 — each message is prefixed by its 16-bit length; a
  *      client may send several on one connection. They are answered one at a time, in
  *      order, with reading paused meanwhile, so a connection buffers at most one message
@@ -19,12 +22,14 @@
  * discarded when they arrive.
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { createServer, isIP, isIPv6, type Server, type Socket } from 'node:net';
 import {
   DEFAULT_MAX_TCP_CONNECTIONS,
   DEFAULT_MAX_UDP_INFLIGHT,
   DEFAULT_TCP_IDLE_MS,
   DEFAULT_TCP_READ_TIMEOUT_MS,
+  DEFAULT_UDP_BUFFER_BYTES,
 } from './constants.js';
 import { DnsError, DnsErrorCode } from './errors.js';
 import type { DnsAnswerer } from './handler.js';
@@ -45,6 +50,11 @@ export interface DnsServerOptions {
   readonly tcpReadTimeoutMs?: number;
   /** UDP queries answered at once; more are dropped. Default 256. */
   readonly maxUdpInflight?: number;
+  /**
+   * SO_RCVBUF / SO_SNDBUF of the UDP socket (the kernel caps them at net.core.rmem_max /
+   * wmem_max). Default 4 MiB.
+   */
+  readonly udpBufferBytes?: number;
 }
 
 /** Counters since listen(). */
@@ -62,6 +72,23 @@ export interface DnsServerStats {
   tcpIdleClosed: number;
   /** Answers the handler returned as null (input dropped). */
   dropped: number;
+  /** Answers given at once by the handler's `answerSync` (UDP and TCP). */
+  syncAnswers: number;
+}
+
+/**
+ * The UDP socket's address lookup. Answers go to a datagram's source, always an IP literal,
+ * which is handed back at once: dgram's default (dns.lookup) hands it back a tick later,
+ * deferring every send. Anything else goes to dns.lookup.
+ */
+function literalLookup(
+  host: string,
+  options: LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(host);
+  if (family !== 0) callback(null, host, family);
+  else dnsLookup(host, options, callback);
 }
 
 function positiveInt(name: string, v: number): number {
@@ -96,6 +123,7 @@ export class DnsServer {
     tcpAnswers: 0,
     tcpIdleClosed: 0,
     dropped: 0,
+    syncAnswers: 0,
   };
 
   private constructor(
@@ -142,6 +170,7 @@ export class DnsServer {
       ),
       maxUdpInflight: positiveInt('maxUdpInflight', o.maxUdpInflight ?? DEFAULT_MAX_UDP_INFLIGHT),
     };
+    const udpBuffer = positiveInt('udpBufferBytes', o.udpBufferBytes ?? DEFAULT_UDP_BUFFER_BYTES);
     const attempts = o.port === 0 ? 10 : 1;
     let last: unknown;
     for (let i = 0; i < attempts; i++) {
@@ -160,7 +189,10 @@ export class DnsServer {
       }
       const address = tcp.address();
       const port = typeof address === 'object' && address !== null ? address.port : o.port;
-      const udp = createSocket({ type: isIPv6(o.host) ? 'udp6' : 'udp4' });
+      const udp = createSocket({
+        type: isIPv6(o.host) ? 'udp6' : 'udp4',
+        lookup: literalLookup,
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once('error', reject);
@@ -174,6 +206,13 @@ export class DnsServer {
         udp.close();
         await new Promise<void>((r) => tcp.close(() => r()));
         continue;
+      }
+      try {
+        udp.setRecvBufferSize(udpBuffer);
+        udp.setSendBufferSize(udpBuffer);
+      } catch (err) {
+        // Best effort: some systems refuse sizes above their limit instead of capping.
+        o.logger?.debug({ err, bytes: udpBuffer }, 'dns UDP buffer size not set');
       }
       return new DnsServer(o, limits, udp, tcp, port);
     }
@@ -214,6 +253,12 @@ export class DnsServer {
   #onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.#stats.udpQueries++;
+    const now = this.#handler.answerSync?.(msg, 'udp');
+    if (now !== undefined) {
+      this.#stats.syncAnswers++;
+      this.#sendUdp(now, rinfo);
+      return;
+    }
     if (this.#udpInflight >= this.#maxUdpInflight) {
       this.#stats.udpDropped++;
       return;
@@ -228,15 +273,21 @@ export class DnsServer {
           return;
         }
         if (this.#closed) return;
-        this.#stats.udpAnswers++;
-        this.#udp.send(answer, rinfo.port, rinfo.address, (err) => {
-          if (err) this.#log.debug({ err, to: rinfo.address }, 'dns UDP send failed');
-        });
+        this.#sendUdp(answer, rinfo);
       })
       .catch((err: unknown) => this.#log.warn({ err }, 'dns handler rejected'))
       .finally(() => {
         this.#udpInflight--;
       });
+  }
+
+  /**
+   * Sends without a completion callback: each callback costs a tick, and a UDP answer that
+   * cannot be sent is lost like any datagram (the client retries).
+   */
+  #sendUdp(answer: Uint8Array, to: RemoteInfo): void {
+    this.#stats.udpAnswers++;
+    this.#udp.send(answer, to.port, to.address);
   }
 
   #accept(sock: Socket): void {
@@ -260,6 +311,17 @@ export class DnsServer {
       clearTimeout(readTimer);
       readTimer = undefined;
     };
+    const writeAnswer = (answer: Uint8Array): void => {
+      if (answer.length > 0xffff) {
+        this.#log.warn({ bytes: answer.length }, 'dns answer too long for TCP, dropped');
+        return;
+      }
+      this.#stats.tcpAnswers++;
+      const framed = Buffer.allocUnsafe(2 + answer.length);
+      framed.writeUInt16BE(answer.length, 0);
+      framed.set(answer, 2);
+      sock.write(framed);
+    };
     const pump = (): void => {
       while (!busy && !sock.destroyed && buf.length >= 2) {
         const len = buf.readUInt16BE(0);
@@ -270,9 +332,15 @@ export class DnsServer {
         if (buf.length < 2 + len) break;
         const query = Uint8Array.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
+        this.#stats.tcpQueries++;
+        const now = this.#handler.answerSync?.(query, 'tcp');
+        if (now !== undefined) {
+          this.#stats.syncAnswers++;
+          writeAnswer(now);
+          continue;
+        }
         busy = true;
         sock.pause();
-        this.#stats.tcpQueries++;
         this.#handler
           .answer(query, 'tcp')
           .then((answer) => {
@@ -281,15 +349,7 @@ export class DnsServer {
               return;
             }
             if (sock.destroyed || this.#closed) return;
-            if (answer.length > 0xffff) {
-              this.#log.warn({ bytes: answer.length }, 'dns answer too long for TCP, dropped');
-              return;
-            }
-            this.#stats.tcpAnswers++;
-            const framed = Buffer.allocUnsafe(2 + answer.length);
-            framed.writeUInt16BE(answer.length, 0);
-            framed.set(answer, 2);
-            sock.write(framed);
+            writeAnswer(answer);
           })
           .catch((err: unknown) => this.#log.warn({ err }, 'dns handler rejected'))
           .finally(() => {

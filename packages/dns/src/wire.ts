@@ -169,7 +169,10 @@ interface DnsPacketInternals {
   name: { decode: Decoder<string>; encodingLength(name: string): number };
   record(type: string): { decode: Decoder<unknown> };
   question: { encodingLength(q: dnsPacket.Question): number };
-  answer: { encodingLength(a: dnsPacket.Answer): number };
+  answer: {
+    encodingLength(a: dnsPacket.Answer): number;
+    encode(a: dnsPacket.Answer): Buffer;
+  };
 }
 const lib = dnsPacket as typeof dnsPacket & DnsPacketInternals;
 
@@ -765,6 +768,126 @@ export function messageLength(m: Message): number {
   } catch (err) {
     throw libError(-1, err);
   }
+}
+
+/**
+ * The encoded size of one record as {@link encodeMessage} writes it (uncompressed, so a
+ * message's size is the sum of its parts). Throws WireError.
+ */
+export function recordLength(rr: ResourceRecord): number {
+  try {
+    return lib.answer.encodingLength(toAnswer(rr));
+  } catch (err) {
+    throw libError(-1, err);
+  }
+}
+
+/**
+ * One record's bytes exactly as {@link encodeMessage} writes them inside a message (names
+ * are not compressed, so a record's bytes do not depend on what precedes it). Throws
+ * WireError.
+ */
+export function encodeRecord(rr: ResourceRecord): Uint8Array {
+  let out: Buffer;
+  try {
+    const a = toAnswer(rr);
+    out = lib.answer.encode(a);
+    // dns-packet writes IN for a class it has no name for (see patchClasses).
+    out.writeUInt16BE(rr.class & 0xffff, lib.name.encodingLength(a.name) + 2);
+  } catch (err) {
+    throw libError(-1, err);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** The bytes of `m` besides its records: the header, the questions and the OPT record. */
+export function fixedLength(m: Message): number {
+  return messageLength({ ...m, answer: [], authority: [], additional: [] });
+}
+
+/** The SOA record's serial: its offset in {@link encodeRecord}'s bytes, for patching. */
+export function soaSerialOffset(rr: ResourceRecord): number {
+  if (rr.data.kind !== 'soa') throw new WireError(-1, 'not an SOA record');
+  return (
+    lib.name.encodingLength(packetName(rr.name)) +
+    10 +
+    lib.name.encodingLength(packetName(rr.data.mname)) +
+    lib.name.encodingLength(packetName(rr.data.rname, true))
+  );
+}
+
+/**
+ * A query whose answer may come from the answer cache: what {@link parseSimpleQuery} read.
+ * Everything else of the query that an answer echoes (ID, RD, CD, the question's class) is
+ * read from its bytes when the answer is written.
+ */
+export interface SimpleQuery {
+  /**
+   * The question name's wire bytes as latin1 text (its exact spelling: names compare
+   * case-insensitively, but an answer echoes the case it was asked in) and the type.
+   */
+  readonly key: string;
+  readonly qtype: number;
+  /** Offset just past the question (name, type, class). */
+  readonly questionEnd: number;
+  /** The OPT record's UDP payload size; undefined without EDNS. */
+  readonly udpSize: number | undefined;
+}
+
+/** EDNS options dns-packet decodes beyond their bytes (and that may fail): never simple. */
+const PARSED_OPTIONS = new Set([EDNS_CLIENT_SUBNET, 11, 14]);
+
+/**
+ * Reads a query of the common shape — QUERY opcode, one question whose name is plain
+ * printable ASCII labels without compression, no answer or authority records, at most an
+ * OPT record with no client-subnet option — or returns null for anything else (which
+ * {@link decodeMessage} then reads in full). It accepts only queries that decodeMessage
+ * decodes without error, to the same question and EDNS size.
+ */
+export function parseSimpleQuery(buf: Uint8Array): SimpleQuery | null {
+  const len = buf.length;
+  if (len < HEADER_BYTES + 5) return null;
+  // QR clear and opcode QUERY; one question, no answer or authority, at most one more.
+  if ((buf[2]! & 0xf8) !== 0) return null;
+  if (buf[4] !== 0 || buf[5] !== 1 || buf[6] !== 0 || buf[7] !== 0 || buf[8] !== 0) return null;
+  if (buf[9] !== 0 || buf[10] !== 0 || buf[11]! > 1) return null;
+  let off = HEADER_BYTES;
+  for (;;) {
+    const l = buf[off];
+    if (l === undefined || l > MAX_LABEL_BYTES) return null;
+    off++;
+    if (l === 0) break;
+    const end = off + l;
+    if (end > len || end - HEADER_BYTES >= MAX_NAME_BYTES) return null;
+    for (; off < end; off++) {
+      const c = buf[off]!;
+      // Printable ASCII but '.' and backslash: the same bytes in presentation form.
+      if (c < 0x21 || c > 0x7e || c === 0x2e || c === 0x5c) return null;
+    }
+  }
+  const nameEnd = off;
+  if (off + 4 > len) return null;
+  const qtype = (buf[off]! << 8) | buf[off + 1]!;
+  off += 4;
+  const questionEnd = off;
+  let udpSize: number | undefined;
+  if (buf[11] === 1) {
+    // The OPT record: root owner, type 41, options that exactly fill its data.
+    if (off + 11 > len || buf[off] !== 0 || buf[off + 1] !== 0 || buf[off + 2] !== RRType.OPT) {
+      return null;
+    }
+    udpSize = (buf[off + 3]! << 8) | buf[off + 4]!;
+    const end = off + 11 + ((buf[off + 9]! << 8) | buf[off + 10]!);
+    if (end > len) return null;
+    for (off += 11; off < end;) {
+      if (off + 4 > end) return null;
+      if (PARSED_OPTIONS.has((buf[off]! << 8) | buf[off + 1]!)) return null;
+      off += 4 + ((buf[off + 2]! << 8) | buf[off + 3]!);
+    }
+    if (off !== end) return null;
+  }
+  const key = `${asBuffer(buf).toString('latin1', HEADER_BYTES, nameEnd)}/${qtype}`;
+  return { key, qtype, questionEnd, udpSize };
 }
 
 /** A header with every flag clear. */

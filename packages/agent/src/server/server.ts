@@ -586,6 +586,7 @@ export class Server implements Backend {
         datacenter: this.datacenter,
         nodeName: this.nodeName,
         readBarrier: (mode) => this.readBarrier(mode),
+        staleReadSync: () => this.#staleReadMeta(),
         servers: () =>
           [...this.#servers.values()]
             .filter((s) => s.status === 'alive' || s.status === 'suspect')
@@ -745,14 +746,17 @@ export class Server implements Backend {
 
   // ------------------------------------------------------------------ Backend: reads/writes
 
-  async readBarrier(mode: ReadMode, signal?: AbortSignal): Promise<ReadMeta> {
+  /** A stale read needs no barrier: how stale this replica is, at once. */
+  #staleReadMeta(): ReadMeta {
     const raft = this.#raft;
-    if (mode === 'stale') {
-      return {
-        knownLeader: raft !== null && raft.leader !== NONE,
-        lastContactMs: raft?.isLeader ? 0 : Math.max(0, Math.round(now() - this.#lastContactAt)),
-      };
-    }
+    return {
+      knownLeader: raft !== null && raft.leader !== NONE,
+      lastContactMs: raft?.isLeader ? 0 : Math.max(0, Math.round(now() - this.#lastContactAt)),
+    };
+  }
+
+  async readBarrier(mode: ReadMode, signal?: AbortSignal): Promise<ReadMeta> {
+    if (mode === 'stale') return this.#staleReadMeta();
     const consistent = mode === 'consistent';
     const index = await this.#onLeader(
       (r) => r.readBarrier({ mode: consistent ? 'read-index' : 'lease' }),
