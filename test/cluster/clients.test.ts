@@ -107,9 +107,13 @@ test.serial(
       );
       return ok ? true : undefined;
     });
-    const members = await getJson<{ Name: string; Tags: Record<string, string>; Status: number }[]>(
-      `${c1.httpUrl}/v1/agent/members`,
-    );
+    // c1's own view of the pool converges by gossip, not when the leader has seen everyone.
+    const members = await eventually('c1 sees all 7 members', async () => {
+      const m = await getJson<{ Name: string; Tags: Record<string, string>; Status: number }[]>(
+        `${c1.httpUrl}/v1/agent/members`,
+      );
+      return m.length === 7 ? m : undefined;
+    });
     t.is(members.length, 7);
     t.is(members.find((m) => m.Name === 'c1')?.Tags.role, 'node');
 
