@@ -1,14 +1,10 @@
 // `trellis connect proxy -gateway=ingress`: flag errors, and a run with -register against a
 // dev agent that registers the ingress-gateway service and serves its config entry's listener.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, buildConfig, createLogger } from '@trellis/agent';
 import { parseGatewayAddress, runConnectProxy } from '../src/commands/connect-proxy.js';
 import { FlagError } from '../src/flags.js';
-import { accepts, capture, closedPort as freePort, waitFor } from './helpers.js';
+import { accepts, capture, closedPort as freePort, inProcessAgent, waitFor } from './helpers.js';
 
 function get(port: number, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -47,31 +43,7 @@ test('gateway flag errors', async (t) => {
 });
 
 test('-gateway=ingress -register registers the gateway and serves its listeners until stopped', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-cli-gateway-'));
-  const agent = await Agent.start({
-    config: buildConfig({
-      flags: {
-        node_name: 'dev1',
-        datacenter: 'dc1',
-        server: true,
-        bootstrap: true,
-        data_dir: join(dir, 'data'),
-        bind_addr: '127.0.0.1',
-        client_addr: '127.0.0.1',
-        log_level: 'error',
-        ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
-      },
-    }),
-    version: '0.0.0-test',
-    logger: createLogger({ level: 'error', write: () => {} }),
-    gossipPreset: 'local',
-  });
-  t.teardown(async () => {
-    await agent.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const url = agent.httpInfo?.url ?? '';
-  const grpc = `127.0.0.1:${agent.proxies?.address()?.port ?? 0}`;
+  const { url, grpc } = await inProcessAgent(t);
   await waitFor(
     'a leader',
     async () => (await (await fetch(`${url}/v1/status/leader`)).text()).length > 2,

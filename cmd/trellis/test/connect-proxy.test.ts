@@ -1,13 +1,9 @@
 // `trellis connect proxy` in-process against a dev agent: flag errors, the -sidecar-for lookup
 // (Consul's messages), and a run that configures the proxy over the stream until stopped.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, buildConfig, createLogger } from '@trellis/agent';
 import { resolveGrpcAddr, runConnectProxy } from '../src/commands/connect-proxy.js';
 import { FlagError } from '../src/flags.js';
-import { accepts, capture, closedPort as freePort, waitFor } from './helpers.js';
+import { accepts, capture, closedPort as freePort, inProcessAgent, waitFor } from './helpers.js';
 
 test('flag errors', async (t) => {
   const env = {};
@@ -33,31 +29,7 @@ test('flag errors', async (t) => {
 });
 
 test('runs a sidecar found by -sidecar-for until stopped', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-cli-proxy-'));
-  const agent = await Agent.start({
-    config: buildConfig({
-      flags: {
-        node_name: 'dev1',
-        datacenter: 'dc1',
-        server: true,
-        bootstrap: true,
-        data_dir: join(dir, 'data'),
-        bind_addr: '127.0.0.1',
-        client_addr: '127.0.0.1',
-        log_level: 'error',
-        ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
-      },
-    }),
-    version: '0.0.0-test',
-    logger: createLogger({ level: 'error', write: () => {} }),
-    gossipPreset: 'local',
-  });
-  t.teardown(async () => {
-    await agent.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const url = agent.httpInfo?.url ?? '';
-  const grpc = `127.0.0.1:${agent.proxies?.address()?.port ?? 0}`;
+  const { url, grpc } = await inProcessAgent(t);
   const env = {};
   await waitFor(
     'a leader',

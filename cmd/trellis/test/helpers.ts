@@ -1,5 +1,9 @@
 // Shared by the CLI's tests: an in-memory Io and a loopback port nobody listens on.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, buildConfig, createLogger } from '@trellis/agent';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { main } from '../src/index.js';
@@ -69,4 +73,41 @@ export function accepts(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/**
+ * An in-process dev agent on loopback (ephemeral HTTP, server and proxy-stream ports), shut
+ * down and its directory removed when the test ends; `grpc` is its proxy stream address.
+ */
+export async function inProcessAgent(t: {
+  teardown(fn: () => Promise<void> | void): void;
+}): Promise<{ agent: Agent; url: string; grpc: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-cli-agent-'));
+  const agent = await Agent.start({
+    config: buildConfig({
+      flags: {
+        node_name: 'dev1',
+        datacenter: 'dc1',
+        server: true,
+        bootstrap: true,
+        data_dir: join(dir, 'data'),
+        bind_addr: '127.0.0.1',
+        client_addr: '127.0.0.1',
+        log_level: 'error',
+        ports: { http: 0, dns: -1, grpc: 0, server: 0, serf_lan: 0 },
+      },
+    }),
+    version: '0.0.0-test',
+    logger: createLogger({ level: 'error', write: () => {} }),
+    gossipPreset: 'local',
+  });
+  t.teardown(async () => {
+    await agent.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    agent,
+    url: agent.httpInfo?.url ?? '',
+    grpc: `127.0.0.1:${agent.proxies?.address()?.port ?? 0}`,
+  };
 }
